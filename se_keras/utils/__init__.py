@@ -1,0 +1,1 @@
+"""Utilities: argument validation and the multiply-add counter."""

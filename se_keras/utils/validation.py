@@ -1,0 +1,22 @@
+"""Argument checks whose errors name the argument and the value received."""
+
+import numbers
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected one of {list(choices)}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_positive(name, value, integer=True):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        noun = "a positive integer" if integer else "a positive number"
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected {noun}. Received: {name}={value!r}"
+        )
+    return value
