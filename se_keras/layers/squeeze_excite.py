@@ -20,15 +20,18 @@ def bottleneck_width(channels, ratio=16, divisor=1, min_width=1):
     """Width of the excitation bottleneck: `channels / ratio` rounded to `divisor`.
 
     With `divisor=1` this is `channels // ratio` (the released models' rule); a larger divisor
-    rounds to the nearest multiple without going more than 10% below `channels / ratio`.
+    rounds to the nearest multiple (at least one `divisor`) without going more than 10% below
+    `channels / ratio`. `min_width` is applied last.
     """
     if divisor == 1:
         return max(min_width, int(channels // ratio))
     target = channels / ratio
-    width = max(min_width, int(target + divisor / 2) // divisor * divisor)
+    # Round to the nearest multiple, but never to zero (as in MobileNet's `_make_divisible`),
+    # and apply `min_width` last so that the rounding cannot yield a non-multiple such as 9.
+    width = max(divisor, int(target + divisor / 2) // divisor * divisor)
     if width < 0.9 * target:
         width += divisor
-    return width
+    return max(min_width, width)
 
 
 @keras.saving.register_keras_serializable(package="se_keras")

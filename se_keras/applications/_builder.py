@@ -1,0 +1,131 @@
+"""What every family shares: the keras.applications argument contract, input, head, weights."""
+
+import os
+
+import keras
+from keras import layers
+
+from se_keras.utils.validation import check_choice
+
+BN_EPSILON = 1e-5  # the released (PyTorch / Caffe) models; Keras' default is 1e-3
+BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 in Keras' convention
+
+
+def channel_axis():
+    return -1 if keras.config.image_data_format() == "channels_last" else 1
+
+
+def validate_arguments(weights, include_top, classes, pooling, has_pretrained):
+    """The keras.applications checks, plus a refusal of unknown `pooling` values."""
+    is_tag = isinstance(weights, str) and weights in has_pretrained and not _is_file(weights)
+    if not (weights is None or is_tag or _is_file(weights)):
+        tags = ", ".join(repr(t) for t in sorted(has_pretrained)) or "none for this model"
+        raise ValueError(
+            "The `weights` argument should be either `None` (random initialization), "
+            f"a registered tag ({tags}), or the path to a weights file "
+            "(.weights.h5, .pth, .safetensors) that exists. "
+            f"Received: weights={weights!r}"
+        )
+    if is_tag and include_top and classes != 1000:
+        raise ValueError(
+            f'If using `weights="{weights}"` with `include_top=True`, `classes` should be '
+            f"1000. Received: classes={classes}"
+        )
+    if not include_top:
+        check_choice("pooling", pooling, (None, "avg", "max"))
+
+
+def _is_file(value):
+    return isinstance(value, (str, os.PathLike)) and os.path.isfile(value)
+
+
+def obtain_input_shape(input_shape, default_size, min_size, require_flatten, weights):
+    """Resolve and check `input_shape` the way keras.applications does."""
+    channels_first = keras.config.image_data_format() == "channels_first"
+    pretrained = isinstance(weights, str) and not _is_file(weights)
+    if input_shape is not None:
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(
+                "`input_shape` must be a tuple of three integers. "
+                f"Received: input_shape={input_shape}"
+            )
+    default_channels = 3
+    if input_shape is not None and not pretrained:
+        default_channels = input_shape[0] if channels_first else input_shape[-1]
+    size = (default_size, default_size)
+    default_shape = (default_channels, *size) if channels_first else (*size, default_channels)
+    if pretrained and require_flatten:
+        if input_shape is not None and input_shape != default_shape:
+            raise ValueError(
+                f"When setting `include_top=True` and loading `{weights}` weights, "
+                f"`input_shape` should be {default_shape}. Received: input_shape={input_shape}"
+            )
+        return default_shape
+    if input_shape is None:
+        if require_flatten:
+            return default_shape
+        return (3, None, None) if channels_first else (None, None, 3)
+    channels = input_shape[0] if channels_first else input_shape[-1]
+    spatial = input_shape[1:] if channels_first else input_shape[:2]
+    if pretrained and channels != 3:
+        raise ValueError(f"The input must have 3 channels. Received: input_shape={input_shape}")
+    if any(s is not None and s < min_size for s in spatial):
+        raise ValueError(
+            f"Input size must be at least {min_size}x{min_size}. "
+            f"Received: input_shape={input_shape}"
+        )
+    if require_flatten and None in input_shape:
+        raise ValueError(
+            "If `include_top` is True, you should specify a static `input_shape`. "
+            f"Received: input_shape={input_shape}"
+        )
+    return input_shape
+
+
+def model_input(input_tensor, input_shape):
+    """The input layer, or the user's tensor (wrapped in an Input if it is not a Keras one)."""
+    if input_tensor is None:
+        return keras.Input(shape=input_shape)
+    if keras.backend.is_keras_tensor(input_tensor):
+        return input_tensor
+    return keras.Input(tensor=input_tensor, shape=input_shape)
+
+
+def classifier_head(x, include_top, pooling, classes, classifier_activation, dropout=0.0):
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="top_dropout")(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def build_model(img_input, input_tensor, outputs, name):
+    inputs = img_input if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def load_weights(model, weights, model_name, torch_names):
+    """Load `weights` (None, a registered tag or a file path) into `model`.
+
+    `torch_names` maps a Keras layer name to its prefix in the authors' PyTorch state dict.
+    """
+    if weights is None:
+        return model
+    if not _is_file(weights):
+        from se_keras import weights as registry
+
+        weights = registry.fetch(model_name, weights)
+    path = os.fspath(weights)
+    if path.endswith((".pth", ".pt", ".bin", ".safetensors")):
+        from se_keras.convert import torch_checkpoint
+
+        torch_checkpoint.load_into(model, path, torch_names)
+    else:
+        model.load_weights(path)
+    return model

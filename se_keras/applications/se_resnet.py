@@ -1,0 +1,264 @@
+"""SE-ResNet (18-152), SE-ResNeXt (32x4d) and SENet-154, as released by the SENet authors.
+
+Every network is a `ResNetSpec` read by one unit builder. Layer names follow
+keras.applications (`conv2_block1_1_conv`, ...) and map one to one onto the authors' PyTorch
+port (`layer1.0.conv1`, ...), which is how checkpoints are converted.
+
+Caffe compatibility (the released weights were trained in Caffe): stride-2 convolutions pad
+symmetrically, the stem max pool is Caffe's ceil-mode 3x3/2, BatchNorm epsilon is 1e-5 and the
+SE layers have biases.
+"""
+
+import dataclasses
+import re
+
+import keras
+from keras import layers
+
+from se_keras.applications import _builder, imagenet_utils
+from se_keras.layers import SqueezeExcite
+from se_keras.utils.validation import check_choice, check_positive
+
+STAGE_WIDTHS = (64, 128, 256, 512)  # base width of conv2_x .. conv5_x
+SE_POSITIONS = ("standard", "pre", "post", "identity")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetSpec:
+    blocks: tuple  # residual units in conv2_x .. conv5_x
+    bottleneck: bool = True  # 1x1-3x3-1x1 (expansion 4) or the basic 3x3-3x3 unit
+    groups: int = 1  # groups of the 3x3 convolution (ResNeXt cardinality)
+    inner: tuple = (1, 1)  # widths of the first 1x1 and of the 3x3, in stage base widths
+    stride_on_3x3: bool = False  # SE-ResNet strides its first 1x1 (Caffe); ResNeXt the 3x3
+    deep_stem: bool = False  # three 3x3 convolutions (64, 64, 128) instead of one 7x7
+    shortcut_kernel: int = 1  # projection shortcut kernel from conv3_x on
+    dropout: float = 0.0  # before the classifier
+
+    @property
+    def expansion(self):
+        return 4 if self.bottleneck else 1
+
+
+SPECS = {
+    "se_resnet18": ResNetSpec((2, 2, 2, 2), bottleneck=False),
+    "se_resnet34": ResNetSpec((3, 4, 6, 3), bottleneck=False),
+    "se_resnet50": ResNetSpec((3, 4, 6, 3)),
+    "se_resnet101": ResNetSpec((3, 4, 23, 3)),
+    "se_resnet152": ResNetSpec((3, 8, 36, 3)),
+    "se_resnext50": ResNetSpec((3, 4, 6, 3), groups=32, inner=(2, 2), stride_on_3x3=True),
+    "se_resnext101": ResNetSpec((3, 4, 23, 3), groups=32, inner=(2, 2), stride_on_3x3=True),
+    "senet154": ResNetSpec(
+        (3, 8, 36, 3), groups=64, inner=(2, 4), stride_on_3x3=True, deep_stem=True,
+        shortcut_kernel=3, dropout=0.2,
+    ),
+}
+
+
+def conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True):
+    """Conv (no bias) + BatchNorm (+ ReLU), padded like the PyTorch port (`padding=k//2`)."""
+    padding = "same" if kernel > 1 else "valid"
+    if kernel > 1 and stride > 1:
+        # Keras' "same" pads stride-2 convolutions asymmetrically; the reference pads k//2
+        # on every side.
+        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    x = layers.Conv2D(
+        filters, kernel, strides=stride, padding=padding, groups=groups, use_bias=False,
+        name=f"{name}_conv",
+    )(x)
+    x = layers.BatchNormalization(
+        axis=_builder.channel_axis(), epsilon=_builder.BN_EPSILON,
+        momentum=_builder.BN_MOMENTUM, name=f"{name}_bn",
+    )(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+
+
+def stem(x, spec):
+    if spec.deep_stem:
+        for i, (filters, stride) in enumerate(((64, 2), (64, 1), (128, 1)), start=1):
+            x = conv_bn(x, filters, 3, f"conv1_{i}", stride=stride)
+    else:
+        x = conv_bn(x, 64, 7, "conv1", stride=2)
+    # Caffe's ceil-mode 3x3/2 pool (112 -> 56). Padding one zero row and column at the end
+    # and pooling "valid" gives ceil mode for every input size, and zeros never win the max
+    # because the input is post-ReLU (>= 0).
+    x = layers.ZeroPadding2D(((0, 1), (0, 1)), name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def residual_unit(x, spec, width, stride, shortcut_kernel, se, name):
+    """One residual unit; `se` is None or (SqueezeExcite kwargs, position)."""
+    out_channels = width * spec.expansion
+    position = se[1] if se else None
+    squeeze = (lambda t: SqueezeExcite(**se[0], name=f"{name}_se")(t)) if se else None
+
+    branch = squeeze(x) if position == "pre" else x
+    if spec.bottleneck:
+        w1, w3 = (width * m for m in spec.inner)
+        s1, s3 = (1, stride) if spec.stride_on_3x3 else (stride, 1)
+        branch = conv_bn(branch, w1, 1, f"{name}_1", stride=s1)
+        branch = conv_bn(branch, w3, 3, f"{name}_2", stride=s3, groups=spec.groups)
+        branch = conv_bn(branch, out_channels, 1, f"{name}_3", relu=False)
+    else:
+        branch = conv_bn(branch, width, 3, f"{name}_1", stride=stride)
+        # The released SE-ResNet-18/34 (timm's legacy senet.py) apply a ReLU before SE.
+        relu = position == "standard"
+        branch = conv_bn(branch, width, 3, f"{name}_2", groups=spec.groups, relu=relu)
+    if position == "standard":
+        branch = squeeze(branch)
+
+    shortcut = x
+    if stride != 1 or x.shape[_builder.channel_axis()] != out_channels:
+        kernel = shortcut_kernel if stride > 1 else 1
+        shortcut = conv_bn(x, out_channels, kernel, f"{name}_0", stride=stride, relu=False)
+    if position == "identity":
+        shortcut = squeeze(shortcut)
+
+    x = layers.Add(name=f"{name}_add")([shortcut, branch])
+    x = layers.Activation("relu", name=f"{name}_out")(x)
+    return squeeze(x) if position == "post" else x
+
+
+def _check_se(se_ratio, se_stages, se_position):
+    if se_ratio is not None:
+        check_positive("se_ratio", se_ratio, integer=False)
+    stages = tuple(se_stages)
+    if not set(stages) <= {2, 3, 4, 5}:
+        raise ValueError(
+            "Invalid value for argument `se_stages`: expected stage numbers among 2, 3, 4, 5 "
+            f"(conv2_x .. conv5_x). Received: se_stages={se_stages!r}"
+        )
+    check_choice("se_position", se_position, SE_POSITIONS)
+    return stages
+
+
+def build_resnet(
+    spec, model_name, include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name, se_ratio, se_stages, se_position, se_options,
+):
+    from se_keras import weights as registry
+
+    _builder.validate_arguments(
+        weights, include_top, classes, pooling, registry.tags(model_name)
+    )
+    stages = _check_se(se_ratio, se_stages, se_position)
+    input_shape = _builder.obtain_input_shape(
+        input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
+    )
+    img_input = _builder.model_input(input_tensor, input_shape)
+
+    x = stem(img_input, spec)
+    for stage, (blocks, width) in enumerate(zip(spec.blocks, STAGE_WIDTHS), start=2):
+        se = None
+        if se_ratio is not None and stage in stages:
+            se = (dict(ratio=se_ratio, **(se_options or {})), se_position)
+        for block in range(1, blocks + 1):
+            stride = 2 if stage > 2 and block == 1 else 1
+            kernel = spec.shortcut_kernel if stage > 2 else 1
+            x = residual_unit(x, spec, width, stride, kernel, se, f"conv{stage}_block{block}")
+    x = _builder.classifier_head(
+        x, include_top, pooling, classes, classifier_activation, spec.dropout
+    )
+    model = _builder.build_model(img_input, input_tensor, x, name)
+    return _builder.load_weights(model, weights, model_name, torch_name)
+
+
+_BLOCK = re.compile(r"conv(\d)_block(\d+)_(?:(\d)_(conv|bn)|(se))$")
+_STEM = re.compile(r"conv1(?:_(\d))?_(conv|bn)$")
+_SHORTCUT = {"conv": "downsample.0", "bn": "downsample.1"}
+
+
+def torch_name(layer_name):
+    """Prefix of a layer's tensors in the authors' PyTorch state dict (None: no tensors)."""
+    if layer_name == "predictions":
+        return "last_linear"
+    if match := _STEM.match(layer_name):
+        index, kind = match.groups()
+        return f"layer0.{kind}{index or 1}"
+    if match := _BLOCK.match(layer_name):
+        stage, block, index, kind, se = match.groups()
+        prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
+        if se:
+            return f"{prefix}.se_module"
+        return f"{prefix}.{_SHORTCUT[kind] if index == '0' else kind + index}"
+    return None
+
+
+_DOC = """Instantiates the {title} architecture ({paper}).
+
+    Mirrors `keras.applications.ResNet50`: same arguments, defaults and checks. The extra
+    keyword arguments reproduce the paper's ablations.
+
+    Args:
+        include_top: whether to include the fully-connected classifier.
+        weights: `None` (random initialisation), a registered tag (`"imagenet"`: the
+            authors' released weights) or the path to a weights file: a Keras
+            `.weights.h5`, or a PyTorch `.pth` / `.safetensors` state dict in the authors'
+            layout (Cadene's pretrainedmodels, timm's `legacy_*`), converted by layer name.
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: optional shape tuple; at least 32x32.
+        pooling: `None`, `"avg"` or `"max"` pooling of the features when `include_top=False`.
+        classes: number of classes when `include_top=True` (1000 with ImageNet weights).
+        classifier_activation: activation of the top layer (`None` returns logits).
+        name: the model's name.
+        se_ratio: SE reduction ratio r (default 16); `None` builds the plain network.
+        se_stages: stages that carry SE, among 2-5 (conv2_x .. conv5_x); default all.
+        se_position: where SE sits in each unit: `"standard"` (on the residual branch
+            before the addition), `"pre"` (before the unit), `"post"` (after the addition
+            and ReLU) or `"identity"` (on the shortcut) - the paper's section 6.5.
+        se_options: extra `SqueezeExcite` arguments, e.g. `{{"pooling": "max"}}` or
+            `{{"gate": "tanh"}}`.
+
+    Input: RGB images preprocessed with `se_keras.applications.se_resnet.preprocess_input`.
+
+    Returns:
+        A `keras.Model`.
+    """
+
+
+def _public_builder(model_name, function_name, title, paper):
+    spec = SPECS[model_name]
+
+    def builder(
+        include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+        pooling=None, classes=1000, classifier_activation="softmax", name=model_name, *,
+        se_ratio=16, se_stages=(2, 3, 4, 5), se_position="standard", se_options=None,
+    ):
+        return build_resnet(
+            spec, model_name, include_top, weights, input_tensor, input_shape, pooling,
+            classes, classifier_activation, name, se_ratio, se_stages, se_position,
+            se_options,
+        )
+
+    builder.__name__ = builder.__qualname__ = function_name
+    builder.__doc__ = _DOC.format(title=title, paper=paper)
+    return builder
+
+
+_RESNET = "SE-ResNet, Hu et al. 2018"
+SEResNet18 = _public_builder("se_resnet18", "SEResNet18", "SE-ResNet-18", _RESNET)
+SEResNet34 = _public_builder("se_resnet34", "SEResNet34", "SE-ResNet-34", _RESNET)
+SEResNet50 = _public_builder("se_resnet50", "SEResNet50", "SE-ResNet-50", _RESNET)
+SEResNet101 = _public_builder("se_resnet101", "SEResNet101", "SE-ResNet-101", _RESNET)
+SEResNet152 = _public_builder("se_resnet152", "SEResNet152", "SE-ResNet-152", _RESNET)
+SEResNeXt50 = _public_builder(
+    "se_resnext50", "SEResNeXt50", "SE-ResNeXt-50 (32x4d)", "SE-ResNeXt, Hu et al. 2018"
+)
+SEResNeXt101 = _public_builder(
+    "se_resnext101", "SEResNeXt101", "SE-ResNeXt-101 (32x4d)", "SE-ResNeXt, Hu et al. 2018"
+)
+SENet154 = _public_builder("senet154", "SENet154", "SENet-154", "Hu et al. 2018")
+
+MODELS = {
+    "se_resnet18": SEResNet18,
+    "se_resnet34": SEResNet34,
+    "se_resnet50": SEResNet50,
+    "se_resnet101": SEResNet101,
+    "se_resnet152": SEResNet152,
+    "se_resnext50": SEResNeXt50,
+    "se_resnext101": SEResNeXt101,
+    "senet154": SENet154,
+}
+
+preprocess_input = imagenet_utils.preprocess_input
+decode_predictions = imagenet_utils.decode_predictions
