@@ -1,5 +1,7 @@
 """Model builders mirroring keras.applications, and a registry of them by name."""
 
+import re
+
 from se_keras.applications import se_resnet
 from se_keras.applications.se_resnet import (
     SENet154,
@@ -16,8 +18,8 @@ _MODELS = {**se_resnet.MODELS}
 
 
 def list_models():
-    """Names of every model builder, sorted (for example `"se_resnet50"`)."""
-    return sorted(_MODELS)
+    """Names of every model builder, by family then depth (for example `"se_resnet50"`)."""
+    return sorted(_MODELS, key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)])
 
 
 def get_model(name, **kwargs):

@@ -1,0 +1,116 @@
+"""Our networks against the authors' PyTorch port: the same checkpoint gives the same logits.
+
+The reference gets random weights and random BatchNorm statistics, its state dict goes through
+the public `weights=` path, and both run the same random batch in inference mode.
+"""
+
+import numpy as np
+import pytest
+
+import se_keras
+from tests.conftest import OURS, REFERENCE_PARAMS, randomize, reference_outputs
+
+TOLERANCE = 1e-4  # of the logits' scale
+
+
+def _compare(ours, ref, path, images, include_top=True):
+    model = se_keras.applications.get_model(
+        ours, weights=str(path), include_top=include_top, classifier_activation=None,
+        input_shape=None if include_top else images.shape[1:],
+    )
+    expected = reference_outputs(ref, images, features_only=not include_top)
+    got = model.predict(images, verbose=0)
+    assert got.shape == expected.shape
+    scale = np.abs(expected).max()
+    assert scale > 1e-3  # the comparison is not between two near-zero tensors
+    assert np.abs(got - expected).max() <= TOLERANCE * scale
+    return model
+
+
+def _save(torch_model, tmp_path):
+    import torch
+
+    path = tmp_path / "reference.pth"
+    torch.save(torch_model.state_dict(), path)
+    return path
+
+
+def _parity(senet, ref_name, tmp_path, non_square=False):
+    ref = randomize(getattr(senet, ref_name)(pretrained=None), seed=len(ref_name))
+    path = _save(ref, tmp_path)
+    images = np.random.default_rng(0).standard_normal((2, 224, 224, 3), dtype=np.float32)
+    model = _compare(OURS[ref_name], ref, path, images)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == REFERENCE_PARAMS[ref_name]
+    assert trainable == sum(p.numel() for p in ref.parameters())
+    if non_square:  # odd and even sizes exercise the ceil-mode pool and symmetric padding
+        images = np.random.default_rng(1).standard_normal((1, 193, 258, 3), dtype=np.float32)
+        _compare(OURS[ref_name], ref, path, images, include_top=False)
+
+
+@pytest.mark.parametrize("ref_name", ["se_resnet50", "se_resnext50_32x4d"])
+def test_parity_default_tier(senet, ref_name, tmp_path):
+    _parity(senet, ref_name, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ref_name", sorted(REFERENCE_PARAMS))
+def test_parity_all_reference_models(senet, ref_name, tmp_path):
+    _parity(senet, ref_name, tmp_path, non_square=True)
+
+
+def _basic_block_reference(senet):
+    """SE-ResNet-18/34 as in timm's legacy senet.py (the only released weights): the
+    authors' SENet skeleton with a basic unit whose SE follows a ReLU after the second BN."""
+    from torch import nn
+
+    class SEResNetBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, groups=groups, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU()
+            self.se_module = senet.SEModule(planes, reduction=reduction)
+            self.downsample = downsample
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            shortcut = x if self.downsample is None else self.downsample(x)
+            return self.relu(self.se_module(out) + shortcut)
+
+    def build(layers):
+        return senet.SENet(
+            SEResNetBlock, layers, groups=1, reduction=16, dropout_p=None, inplanes=64,
+            input_3x3=False, downsample_kernel_size=1, downsample_padding=0,
+        )
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "ours, layers",
+    [("se_resnet18", [2, 2, 2, 2]), pytest.param("se_resnet34", [3, 4, 6, 3], marks=pytest.mark.slow)],
+)
+def test_parity_basic_block(senet, ours, layers, tmp_path):
+    ref = randomize(_basic_block_reference(senet)(layers))
+    path = _save(ref, tmp_path)
+    images = np.random.default_rng(2).standard_normal((2, 224, 224, 3), dtype=np.float32)
+    model = _compare(ours, ref, path, images)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == sum(
+        p.numel() for p in ref.parameters()
+    )
+
+
+def test_safetensors_checkpoint(senet, tmp_path):
+    from safetensors.torch import save_file
+
+    ref = randomize(_basic_block_reference(senet)([2, 2, 2, 2]), seed=3)
+    path = tmp_path / "reference.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
+    images = np.random.default_rng(3).standard_normal((1, 224, 224, 3), dtype=np.float32)
+    _compare("se_resnet18", ref, path, images)
