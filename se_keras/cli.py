@@ -34,15 +34,79 @@ def _print_table(rows):
 def cmd_list(args):
     from se_keras import applications
 
-    names = applications.list_models()
-    unknown = [name for name in args.models if name not in names]
-    if unknown:
-        raise ValueError(f"Unknown model name {unknown[0]!r}; expected one of {names}.")
-    names = args.models or names
+    for name in args.models:
+        _check_model_name(name)
+    names = args.models or applications.list_models()
     if args.names_only:
         print("\n".join(names))
     else:
         _print_table(_model_table(names))
+
+
+def cmd_convert(args):
+    import numpy as np
+
+    from se_keras import applications
+    from se_keras.convert import reference, torch_checkpoint
+    from se_keras.weights import download
+
+    if not args.output.endswith(".weights.h5"):
+        raise ValueError(f"The output must end in .weights.h5. Received: -o {args.output}")
+    if not os.path.isfile(args.checkpoint):
+        raise ValueError(f"No such checkpoint file: {args.checkpoint}")
+    _check_model_name(args.model)
+    model = applications.get_model(args.model, weights=args.checkpoint, classifier_activation=None)
+    ref = reference.reference_model(args.model, torch_checkpoint.read_state_dict(args.checkpoint))
+    if ref is None:
+        print(
+            f"not verified: the authors' PyTorch {args.model} needs torch and "
+            "`pip install --no-deps pretrainedmodels` (available for "
+            f"{', '.join(reference.REFERENCE_BUILDERS)})"
+        )
+    else:
+        images = np.random.default_rng(0).standard_normal((2, 224, 224, 3), dtype=np.float32)
+        expected = reference.run(ref, images)
+        difference = float(np.abs(model.predict(images, verbose=0) - expected).max())
+        scale = float(np.abs(expected).max())
+        print(
+            f"verified: max |logit difference| against the authors' PyTorch network "
+            f"{difference:.2e} (logit scale {scale:.2e}) on a random batch of 2"
+        )
+        if difference > 1e-4 * scale:
+            raise ValueError(f"the conversion does not match the reference ({difference:.2e})")
+    output = os.path.abspath(args.output)
+    with download.atomic_path(output) as partial:
+        model.save_weights(partial)
+    print(f"wrote {args.output}")
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    from se_keras import applications, weights
+    from se_keras.applications import imagenet_utils
+
+    _check_model_name(args.model)
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1. Received: --top {args.top}")
+    is_tag = not os.path.isfile(args.weights)
+    preprocessing = (
+        weights.get(args.model, args.weights).preprocessing if is_tag else weights.IMAGENET
+    )
+    images = np.stack([imagenet_utils.load_image(path, **preprocessing) for path in args.images])
+    model = applications.get_model(args.model, weights=args.weights)
+    predictions = model.predict(imagenet_utils.preprocess_input(images), verbose=0)
+    for path, top in zip(args.images, imagenet_utils.decode_predictions(predictions, args.top)):
+        print(path)
+        for rank, (wnid, name, score) in enumerate(top, start=1):
+            print(f"  {rank}. {name:<28} {wnid}  {score:.4f}")
+
+
+def _check_model_name(name):
+    from se_keras import applications
+
+    if name not in applications.list_models():
+        raise ValueError(f"Unknown model name {name!r}; expected one of {applications.list_models()}.")
 
 
 def build_parser():
@@ -56,6 +120,21 @@ def build_parser():
     listing.add_argument("models", nargs="*", help="models to show (default: all)")
     listing.add_argument("--names-only", action="store_true", help="print only the names")
     listing.set_defaults(run=cmd_list)
+
+    convert = commands.add_parser(
+        "convert", help="convert a PyTorch checkpoint (authors' layout) to .weights.h5"
+    )
+    convert.add_argument("model", help="model name, e.g. se_resnet50")
+    convert.add_argument("checkpoint", help=".pth or .safetensors state dict")
+    convert.add_argument("-o", "--output", required=True, help="OUT.weights.h5")
+    convert.set_defaults(run=cmd_convert)
+
+    predict = commands.add_parser("predict", help="top-k ImageNet classes of image files")
+    predict.add_argument("model", help="model name, e.g. se_resnet50")
+    predict.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
+    predict.add_argument("--weights", default="imagenet", help="tag or weights file")
+    predict.add_argument("--top", type=int, default=5, help="classes to print (default 5)")
+    predict.set_defaults(run=cmd_predict)
     return parser
 
 

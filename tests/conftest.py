@@ -1,6 +1,5 @@
 """Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py)."""
 
-import importlib.util
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -8,6 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from se_keras.convert import reference  # noqa: E402
 
 # Trainable parameter counts of the reference models (torch `parameters()`), DESIGN.md.
 REFERENCE_PARAMS = {
@@ -19,33 +20,15 @@ REFERENCE_PARAMS = {
     "senet154": 115_088_984,
 }
 # Our registry name for each reference builder.
-OURS = {
-    "se_resnet50": "se_resnet50",
-    "se_resnet101": "se_resnet101",
-    "se_resnet152": "se_resnet152",
-    "se_resnext50_32x4d": "se_resnext50",
-    "se_resnext101_32x4d": "se_resnext101",
-    "senet154": "senet154",
-}
-
-
-def load_senet_module():
-    """The authors' port, loaded by path: importing `pretrainedmodels` pulls torchvision."""
-    spec = importlib.util.find_spec("pretrainedmodels")
-    if spec is None:
-        raise RuntimeError(
-            "The reference needs `pip install --no-deps pretrainedmodels` (see README)."
-        )
-    path = os.path.join(spec.submodule_search_locations[0], "models", "senet.py")
-    module_spec = importlib.util.spec_from_file_location("_senet_reference", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+OURS = {ref: ours for ours, ref in reference.REFERENCE_BUILDERS.items()}
 
 
 @pytest.fixture(scope="session")
 def senet():
-    return load_senet_module()
+    module = reference.load_senet_module()
+    if module is None:
+        raise RuntimeError("The reference needs torch and `pip install --no-deps pretrainedmodels`.")
+    return module
 
 
 def randomize(torch_model, seed=0):

@@ -120,7 +120,7 @@ def load_weights(model, weights, model_name, torch_names):
     if not _is_file(weights):
         from se_keras import weights as registry
 
-        weights = registry.fetch(model_name, weights)
+        return registry.load(model, model_name, weights, torch_names)
     path = os.fspath(weights)
     if path.endswith((".pth", ".pt", ".bin", ".safetensors")):
         from se_keras.convert import torch_checkpoint

@@ -126,12 +126,28 @@ def convert(model, state_dict, torch_name):
 
 
 def assign(model, converted):
-    """Set every converted variable in `model`."""
+    """Set every variable of `model` from `converted` ({(layer, variable): array}).
+
+    Checks everything before changing anything: a missing or misshapen array is an error,
+    and only the classifier may be left over (a headless model).
+    """
+    updates = []
     for layer in model.layers:
         for variable in layer.weights:
             value = converted.get((layer.name, variable.name))
-            if value is not None:
-                variable.assign(value)
+            if value is None or tuple(value.shape) != tuple(variable.shape):
+                found = "missing" if value is None else f"shape {tuple(value.shape)}"
+                raise ValueError(
+                    f"The weights do not fit layer {layer.name!r}: variable {variable.name!r} "
+                    f"needs shape {tuple(variable.shape)}, found {found}."
+                )
+            updates.append((variable, value))
+    names = {layer.name for layer in model.layers}
+    extra = [key for key in converted if key[0] not in names and key[0] != "predictions"]
+    if extra:
+        raise ValueError(f"The weights hold {'/'.join(extra[0])!r}, which matches no layer.")
+    for variable, value in updates:
+        variable.assign(value)
 
 
 def load_into(model, path, torch_name):
