@@ -22,22 +22,9 @@ import se_keras  # noqa: E402
 from se_keras.convert import reference  # noqa: E402
 
 
-def randomize(model, seed):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5, generator=generator)
-                module.bias.normal_(0.0, 0.1, generator=generator)
-                module.running_mean.normal_(0.0, 0.1, generator=generator)
-                module.running_var.uniform_(0.5, 1.5, generator=generator)
-            elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and module.bias is not None:
-                module.bias.normal_(0.0, 0.1, generator=generator)
-    return model.eval()
-
-
 def measure(name, senet, directory):
-    ref = randomize(getattr(senet, reference.REFERENCE_BUILDERS[name])(pretrained=None), 0)
+    torch.manual_seed(0)
+    ref = reference.randomize(getattr(senet, reference.REFERENCE_BUILDERS[name])(pretrained=None), 0)
     path = os.path.join(directory, f"{name}.pth")
     torch.save(ref.state_dict(), path)
     rng = np.random.default_rng(0)
@@ -49,9 +36,8 @@ def measure(name, senet, directory):
     headless = se_keras.applications.get_model(
         name, weights=path, include_top=False, input_shape=odd.shape[1:]
     )
-    with torch.no_grad():
-        features = ref.features(torch.from_numpy(odd.transpose(0, 3, 1, 2))).numpy()
-    got = headless.predict(odd, verbose=0).transpose(0, 3, 1, 2)
+    features = reference.run(ref, odd, features_only=True)
+    got = headless.predict(odd, verbose=0)
     feature_diff = np.abs(got - features).max() / np.abs(features).max()
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     ref_params = sum(p.numel() for p in ref.parameters())

@@ -43,11 +43,35 @@ def reference_model(model_name, state_dict):
     return model.eval()
 
 
-def run(torch_model, images_nhwc):
-    """Logits of the reference for NHWC float32 images."""
+def run(torch_model, images_nhwc, features_only=False):
+    """Logits (or, with `features_only`, NHWC features) of the reference for NHWC images."""
     import numpy as np
     import torch
 
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
+        if features_only:
+            return torch_model.features(x).numpy().transpose(0, 2, 3, 1)
         return torch_model(x).numpy()
+
+
+def randomize(torch_model, seed=0):
+    """Random weights AND random BatchNorm statistics (for parity checks), in place.
+
+    Default initialisation leaves BatchNorm at mean 0 / variance 1, under which a converter
+    that drops or swaps the running statistics, or uses another epsilon, would go unnoticed.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in torch_model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.normal_(0.0, 0.1, generator=generator)
+                module.running_mean.normal_(0.0, 0.1, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+            elif isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                if module.bias is not None:
+                    module.bias.normal_(0.0, 0.1, generator=generator)
+    return torch_model.eval()
