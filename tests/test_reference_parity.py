@@ -114,3 +114,20 @@ def test_safetensors_checkpoint(senet, tmp_path):
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
     images = np.random.default_rng(3).standard_normal((1, 224, 224, 3), dtype=np.float32)
     _compare("se_resnet18", ref, path, images)
+
+
+def test_channels_first(senet, tmp_path):
+    import keras
+
+    ref = randomize(senet.se_resnext50_32x4d(pretrained=None), seed=4)
+    path = _save(ref, tmp_path)
+    images = np.random.default_rng(4).standard_normal((1, 224, 224, 3), dtype=np.float32)
+    keras.config.set_image_data_format("channels_first")
+    try:
+        model = se_keras.applications.SEResNeXt50(weights=str(path), classifier_activation=None)
+        assert model.input.shape == (None, 3, 224, 224)
+        got = model.predict(images.transpose(0, 3, 1, 2), verbose=0)
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    expected = reference_outputs(ref, images)
+    assert np.abs(got - expected).max() <= TOLERANCE * np.abs(expected).max()

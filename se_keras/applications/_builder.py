@@ -16,7 +16,8 @@ def channel_axis():
 
 
 def validate_arguments(weights, include_top, classes, pooling, has_pretrained):
-    """The keras.applications checks, plus a refusal of unknown `pooling` values."""
+    """The keras.applications checks, plus a refusal of unknown `pooling` values (which
+    keras.applications ignores)."""
     is_tag = isinstance(weights, str) and weights in has_pretrained and not _is_file(weights)
     if not (weights is None or is_tag or _is_file(weights)):
         tags = ", ".join(repr(t) for t in sorted(has_pretrained)) or "none for this model"
@@ -31,8 +32,7 @@ def validate_arguments(weights, include_top, classes, pooling, has_pretrained):
             f'If using `weights="{weights}"` with `include_top=True`, `classes` should be '
             f"1000. Received: classes={classes}"
         )
-    if not include_top:
-        check_choice("pooling", pooling, (None, "avg", "max"))
+    check_choice("pooling", pooling, (None, "avg", "max"))
 
 
 def _is_file(value):

@@ -89,8 +89,10 @@ def stem(x, spec):
 def residual_unit(x, spec, width, stride, shortcut_kernel, se, name):
     """One residual unit; `se` is None or (SqueezeExcite kwargs, position)."""
     out_channels = width * spec.expansion
-    position = se[1] if se else None
-    squeeze = (lambda t: SqueezeExcite(**se[0], name=f"{name}_se")(t)) if se else None
+    options, position = se or (None, None)
+
+    def squeeze(tensor):
+        return SqueezeExcite(**options, name=f"{name}_se")(tensor)
 
     branch = squeeze(x) if position == "pre" else x
     if spec.bottleneck:
@@ -119,16 +121,23 @@ def residual_unit(x, spec, width, stride, shortcut_kernel, se, name):
     return squeeze(x) if position == "post" else x
 
 
-def _check_se(se_ratio, se_stages, se_position):
+def _check_se(se_ratio, se_stages, se_position, se_options):
     if se_ratio is not None:
         check_positive("se_ratio", se_ratio, integer=False)
-    stages = tuple(se_stages)
+    stages = tuple(se_stages) if isinstance(se_stages, (list, tuple, set, range)) else (None,)
     if not set(stages) <= {2, 3, 4, 5}:
         raise ValueError(
             "Invalid value for argument `se_stages`: expected stage numbers among 2, 3, 4, 5 "
             f"(conv2_x .. conv5_x). Received: se_stages={se_stages!r}"
         )
     check_choice("se_position", se_position, SE_POSITIONS)
+    if se_options is not None and (
+        not isinstance(se_options, dict) or {"ratio", "name"} & set(se_options)
+    ):
+        raise ValueError(
+            "`se_options` must be a dict of SqueezeExcite arguments other than `ratio` (use "
+            f"`se_ratio`) and `name`. Received: se_options={se_options!r}"
+        )
     return stages
 
 
@@ -141,7 +150,7 @@ def build_resnet(
     _builder.validate_arguments(
         weights, include_top, classes, pooling, registry.tags(model_name)
     )
-    stages = _check_se(se_ratio, se_stages, se_position)
+    stages = _check_se(se_ratio, se_stages, se_position, se_options)
     input_shape = _builder.obtain_input_shape(
         input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
     )
