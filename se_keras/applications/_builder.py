@@ -110,12 +110,21 @@ def build_model(img_input, input_tensor, outputs, name):
     return keras.Model(inputs, outputs, name=name)
 
 
-def load_weights(model, weights, model_name, torch_names):
+def load_weights(model, weights, model_name, torch_names=None, base=None):
     """Load `weights` (None, a registered tag or a file path) into `model`.
 
     `torch_names` maps a Keras layer name to its prefix in the authors' PyTorch state dict.
+    `base`, for families built on a keras.applications network, is `(build, match)`: a
+    function returning that network with its ImageNet weights, and how its layers match
+    ours (`base_weights.copy_weights`); it serves `weights="imagenet_base"`.
     """
+    from se_keras.applications import base_weights
+
     if weights is None:
+        return model
+    if weights == base_weights.BASE_TAG and base is not None:
+        build, match = base
+        base_weights.copy_weights(build(), model, match)
         return model
     if not _is_file(weights):
         from se_keras import weights as registry
