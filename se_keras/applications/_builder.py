@@ -15,10 +15,16 @@ def channel_axis():
     return -1 if keras.config.image_data_format() == "channels_last" else 1
 
 
-def validate_arguments(weights, include_top, classes, pooling, has_pretrained):
+def validate_arguments(weights, include_top, classes, pooling, has_pretrained, model_name):
     """The keras.applications checks, plus a refusal of unknown `pooling` values (which
-    keras.applications ignores)."""
+    keras.applications ignores). `has_pretrained` is the set of tags `weights` may name."""
     is_tag = isinstance(weights, str) and weights in has_pretrained and not _is_file(weights)
+    if weights == "imagenet" and not is_tag:
+        hint = " or ".join(repr(t) for t in sorted(has_pretrained)) or "None"
+        raise ValueError(
+            f"No ImageNet weights were released for {model_name}; use weights={hint} "
+            "(or a weights file). Received: weights='imagenet'"
+        )
     if not (weights is None or is_tag or _is_file(weights)):
         tags = ", ".join(repr(t) for t in sorted(has_pretrained)) or "none for this model"
         raise ValueError(

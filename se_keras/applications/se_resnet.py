@@ -148,7 +148,7 @@ def build_resnet(
     from se_keras import weights as registry
 
     _builder.validate_arguments(
-        weights, include_top, classes, pooling, registry.tags(model_name)
+        weights, include_top, classes, pooling, registry.tags(model_name), model_name
     )
     stages = _check_se(se_ratio, se_stages, se_position, se_options)
     input_shape = _builder.obtain_input_shape(
