@@ -2,7 +2,8 @@
 
 import re
 
-from se_keras.applications import se_resnet
+from se_keras.applications import se_inception, se_resnet
+from se_keras.applications.se_inception import SEBNInception, SEInceptionResNetV2, SEInceptionV3
 from se_keras.applications.se_resnet import (
     SENet154,
     SEResNet18,
@@ -14,7 +15,8 @@ from se_keras.applications.se_resnet import (
     SEResNeXt101,
 )
 
-_MODELS = {**se_resnet.MODELS}
+_FAMILIES = (se_resnet, se_inception)
+_MODELS = {name: builder for family in _FAMILIES for name, builder in family.MODELS.items()}
 
 
 def list_models():
@@ -22,16 +24,26 @@ def list_models():
     return sorted(_MODELS, key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)])
 
 
-def get_model(name, **kwargs):
-    """Build the model registered as `name`; keyword arguments go to its builder."""
+def _check_name(name):
     if name not in _MODELS:
         raise ValueError(
             f"Unknown model name. Expected one of {list_models()}. Received: name={name!r}"
         )
+
+
+def get_model(name, **kwargs):
+    """Build the model registered as `name`; keyword arguments go to its builder."""
+    _check_name(name)
     return _MODELS[name](**kwargs)
 
 
+def family_module(name):
+    """The family module of model `name`: its `preprocess_input`, `decode_predictions`."""
+    _check_name(name)
+    return next(family for family in _FAMILIES if name in family.MODELS)
+
+
 __all__ = [
-    "SENet154", "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152",
-    "SEResNeXt50", "SEResNeXt101", "get_model", "list_models",
+    "SEBNInception", "SEInceptionResNetV2", "SEInceptionV3", "SENet154", "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152",
+    "SEResNeXt50", "SEResNeXt101", "family_module", "get_model", "list_models",
 ]
