@@ -102,6 +102,34 @@ def cmd_predict(args):
             print(f"  {rank}. {name:<28} {wnid}  {score:.4f}")
 
 
+def cmd_train(args):
+    import dataclasses
+
+    from se_keras.training import TrainConfig, train
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    summary = train(config, args.output_dir)
+    exported = ", ".join(
+        f"{fmt} {entry['path']} (test accuracy {entry['accuracy']:.4f})"
+        for fmt, entry in summary["exported"].items()
+    )
+    print(
+        f"test accuracy {summary['test_accuracy']:.4f} (top-5 {summary['test_top5']:.4f}); "
+        f"exported: {exported or 'nothing'}; everything is in {args.output_dir}"
+    )
+
+
+def cmd_evaluate(args):
+    from se_keras.training import evaluate
+
+    _check_model_name(args.model)
+    result = evaluate(args.model, args.weights, args.dataset, args.batch_size,
+                      args.image_size, args.data_dir)
+    print(f"{args.model} on {args.dataset} (test): top-1 {result['top1']:.4f}, "
+          f"top-5 {result['top5']:.4f}")
+
+
 def _check_model_name(name):
     from se_keras import applications
 
@@ -135,6 +163,47 @@ def build_parser():
     predict.add_argument("--weights", default="imagenet", help="tag or weights file")
     predict.add_argument("--top", type=int, default=5, help="classes to print (default 5)")
     predict.set_defaults(run=cmd_predict)
+
+    from se_keras.training import config as training
+
+    defaults = training.TrainConfig()
+    train = commands.add_parser(
+        "train", help="train a model on a dataset (default: SE-ResNet-18 on the bundled digits)"
+    )
+    train.add_argument("--model", default=defaults.model, help="model name")
+    train.add_argument("--dataset", default=defaults.dataset,
+                       help="tensorflow-datasets name, 'digits' (bundled) or a folder")
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--image-size", type=int, default=defaults.image_size,
+                       help="input side (default: 32 for small images, else 224)")
+    train.add_argument("--optimizer", choices=training.OPTIMIZERS, default=defaults.optimizer)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
+                       help="peak learning rate (default: 0.1 x batch/256 for SGD, 1e-3 AdamW)")
+    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    train.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    train.add_argument("--schedule", choices=training.SCHEDULES, default=defaults.schedule)
+    train.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
+    train.add_argument("--se-ratio", type=int, default=defaults.se_ratio)
+    train.add_argument("--mixed-precision", action="store_true")
+    train.add_argument("--no-xla", dest="jit_compile", action="store_false",
+                       help="do not compile with XLA (jit_compile=True is the default)")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--strategy", choices=training.STRATEGIES, default=defaults.strategy)
+    train.add_argument("--export", choices=training.EXPORTS, default=defaults.export)
+    train.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    train.add_argument("--output-dir", default="runs/default",
+                       help="where the run's files go; re-running resumes (default runs/default)")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="top-1 / top-5 on a dataset's test split")
+    evaluate.add_argument("model", help="model name")
+    evaluate.add_argument("--weights", required=True, help="tag, weights file or model.keras")
+    evaluate.add_argument("--dataset", default=defaults.dataset)
+    evaluate.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    evaluate.add_argument("--image-size", type=int, default=0)
+    evaluate.add_argument("--data-dir", default=None)
+    evaluate.set_defaults(run=cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Exporters (TensorFlow only): TFLite today; SavedModel and ONNX to come."""

@@ -1,0 +1,83 @@
+"""The configuration of a training run: defaults, checks, and its file in the output folder."""
+
+import dataclasses
+import json
+import os
+
+from se_keras.utils.validation import check_choice, check_positive
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step")
+STRATEGIES = ("none", "mirrored", "multiworker", "data_parallel")
+EXPORTS = ("tflite", "none")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = "se_resnet18"
+    dataset: str = "digits"
+    epochs: int = 6
+    batch_size: int = 64
+    image_size: int = 0  # 0: 32 for small images (<= 64 px), 224 otherwise
+    optimizer: str = "sgd"
+    learning_rate: float = 0.0  # 0: 0.1 x batch / 256 for SGD (the paper's 0.6 at 1024), 1e-3 AdamW
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: int = 1
+    se_ratio: int = 16
+    mixed_precision: bool = False
+    jit_compile: bool = True
+    seed: int = 0
+    strategy: str = "none"
+    export: str = "tflite"
+    data_dir: str = None
+
+    def check(self):
+        from se_keras import applications
+
+        if self.model not in applications.list_models():
+            raise ValueError(
+                f"Unknown model {self.model!r}; expected one of {applications.list_models()}."
+            )
+        for name in ("epochs", "batch_size"):
+            check_positive(name, getattr(self, name))
+        if self.image_size and self.image_size < 32:
+            raise ValueError(f"`image_size` must be at least 32. Received: image_size={self.image_size}")
+        if self.learning_rate < 0 or self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
+            raise ValueError(
+                "learning_rate and weight_decay must be >= 0 and label_smoothing in [0, 1). "
+                f"Received: learning_rate={self.learning_rate}, weight_decay={self.weight_decay}, "
+                f"label_smoothing={self.label_smoothing}"
+            )
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("export", self.export, EXPORTS)
+        return self
+
+    def peak_learning_rate(self):
+        if self.learning_rate:
+            return self.learning_rate
+        return 0.1 * self.batch_size / 256 if self.optimizer == "sgd" else 1e-3
+
+    def claim(self, output_dir):
+        """Write this configuration to `output_dir`, or check it equals the one there
+        (a re-run resumes; a different run must not mix into the same folder)."""
+        path = os.path.join(output_dir, "config.json")
+        mine = dataclasses.asdict(self)
+        if os.path.exists(path):
+            with open(path) as file:
+                theirs = json.load(file)
+            changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            if changed:
+                raise ValueError(
+                    f"{output_dir} holds a different run's configuration (differs in: "
+                    f"{', '.join(changed)}); use another --output-dir."
+                )
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        with open(path + ".partial", "w") as file:
+            json.dump(mine, file, indent=2)
+        os.replace(path + ".partial", path)

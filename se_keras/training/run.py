@@ -1,0 +1,223 @@
+"""A complete, resumable training run: data, model, fit under XLA, export, summary."""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+
+from se_keras.training.config import TrainConfig
+from se_keras.training.schedule import WarmupSchedule
+
+CHECKPOINT = "checkpoints/last.keras"
+STATE = "checkpoints/state.json"
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: the whole model (with optimizer state), then `state.json` naming
+    that epoch. Both are written atomically, the state last, so a run killed at any point
+    resumes from the last epoch whose checkpoint is complete."""
+
+    def __init__(self, output_dir):
+        super().__init__()
+        self.output_dir = output_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = os.path.join(self.output_dir, CHECKPOINT)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.model.save(path + ".partial.keras")
+        os.replace(path + ".partial.keras", path)
+        _write_json(os.path.join(self.output_dir, STATE), {"completed_epoch": epoch})
+
+
+def _write_json(path, value):
+    with open(path + ".partial", "w") as file:
+        json.dump(value, file, indent=2)
+    os.replace(path + ".partial", path)
+
+
+def _completed_epochs(output_dir):
+    """Epochs finished by an earlier, interrupted run of the same configuration."""
+    state = os.path.join(output_dir, STATE)
+    if not os.path.exists(state):
+        return 0
+    with open(state) as file:
+        return json.load(file)["completed_epoch"] + 1
+
+
+def _trim_history(path, epochs):
+    """Keep the CSV rows of the first `epochs` epochs: a run killed between writing a row
+    and its checkpoint repeats that epoch, and must not repeat the row."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    kept = rows[:1] + [row for row in rows[1:] if int(row[0]) < epochs]
+    with open(path + ".partial", "w", newline="") as file:
+        csv.writer(file).writerows(kept)
+    os.replace(path + ".partial", path)
+
+
+def _strategy(name):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "data_parallel":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    return tf.distribute.get_strategy()  # the default, single-device strategy
+
+
+def _datasets(config, info):
+    from se_keras import applications, data
+
+    preprocess = applications.family_module(config.model).preprocess_input
+    size = config.image_size or (32 if (info.image_side or 224) <= data.pipeline.SMALL_IMAGE else 224)
+
+    def one_hot(images, labels):
+        return images, keras.ops.one_hot(labels, info.num_classes)
+
+    train = data.make_dataset(
+        config.dataset, "train", size, config.batch_size, preprocess, training=True,
+        seed=config.seed, data_dir=config.data_dir, drop_remainder=True,
+    ).map(one_hot)
+    test = data.make_dataset(
+        config.dataset, "test", size, config.batch_size, preprocess, training=False,
+        data_dir=config.data_dir,
+    ).map(one_hot)
+    return train, test, size
+
+
+def _compile(model, config, steps_per_epoch):
+    schedule = WarmupSchedule(
+        config.peak_learning_rate(), config.warmup_epochs * steps_per_epoch,
+        config.epochs * steps_per_epoch, config.schedule,
+    )
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+        jit_compile=config.jit_compile,
+    )
+
+
+def train(config, output_dir):
+    """Train `config` into `output_dir`, resuming an interrupted run there. Returns the summary."""
+    from se_keras import applications, data
+
+    config.check()
+    info = data.dataset_info(config.dataset, config.data_dir)
+    info.check_split("train")
+    info.check_split("test")
+    if config.batch_size > info.split_sizes["train"]:
+        raise ValueError(
+            f"--batch-size {config.batch_size} is larger than the {info.split_sizes['train']} "
+            f"training examples of {config.dataset!r}."
+        )
+    config.claim(output_dir)  # only once the run can start: a refused run leaves nothing
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    train_data, test_data, size = _datasets(config, info)
+    steps = info.split_sizes["train"] // config.batch_size
+
+    done = _completed_epochs(output_dir)
+    history = os.path.join(output_dir, "history.csv")
+    _trim_history(history, done)
+    with _strategy(config.strategy).scope():
+        if done:
+            model = keras.saving.load_model(os.path.join(output_dir, CHECKPOINT))
+        else:
+            model = applications.get_model(
+                config.model, weights=None, input_shape=(size, size, 3),
+                classes=info.num_classes, se_ratio=config.se_ratio,
+            )
+            _compile(model, config, steps)
+    if done < config.epochs:
+        model.fit(
+            train_data, validation_data=test_data, epochs=config.epochs, initial_epoch=done,
+            callbacks=[
+                keras.callbacks.CSVLogger(history, append=True),
+                keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
+                _EpochCheckpoint(output_dir),
+            ],
+        )
+    results = model.evaluate(test_data, return_dict=True, verbose=0)
+    model.save(os.path.join(output_dir, "model.keras"))
+    plot_curves(history, os.path.join(output_dir, "curves.png"))
+    summary = {
+        "model": config.model, "dataset": config.dataset, "epochs": config.epochs,
+        "test_accuracy": float(results["accuracy"]), "test_top5": float(results["top5"]),
+        "exported": {},
+    }
+    if config.export == "tflite":
+        summary["exported"]["tflite"] = _export_tflite(model, test_data, output_dir)
+    _write_json(os.path.join(output_dir, "summary.json"), summary)
+    return summary
+
+
+def _export_tflite(model, test_data, output_dir):
+    from se_keras.export import tflite
+
+    path = tflite.convert(model, os.path.join(output_dir, "model.tflite"))
+    runner = tflite.interpreter(path)
+    correct = total = 0
+    for images, labels in test_data:
+        predictions = tflite.predict(runner, np.asarray(images))
+        correct += int((predictions.argmax(-1) == np.asarray(labels).argmax(-1)).sum())
+        total += len(predictions)
+    return {"path": os.path.relpath(path, output_dir), "accuracy": correct / total}
+
+
+def plot_curves(history_csv, path):
+    """Loss and accuracy per epoch (train and test) from the CSV log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv, newline="") as file:
+        rows = list(csv.DictReader(file))
+    epochs = [int(row["epoch"]) + 1 for row in rows]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, label in (("", "train"), ("val_", "test")):
+            axis.plot(epochs, [float(row[prefix + metric]) for row in rows], marker="o", label=label)
+        axis.set(xlabel="epoch", ylabel=metric, title=metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir=None):
+    """Top-1 and top-5 accuracy of `model_name` with `weights` on the test split of `dataset`."""
+    from se_keras import applications, data
+
+    info = data.dataset_info(dataset, data_dir)
+    config = TrainConfig(model=model_name, dataset=dataset, batch_size=batch_size,
+                         image_size=image_size, data_dir=data_dir).check()
+    _, test_data, size = _datasets(config, info)
+    if str(weights).endswith(".keras"):
+        model = keras.saving.load_model(weights)
+    else:
+        model = applications.get_model(
+            model_name, weights=weights, input_shape=(size, size, 3), classes=info.num_classes
+        )
+    model.compile(metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                           keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")])
+    results = model.evaluate(test_data, return_dict=True, verbose=0)
+    return {"top1": float(results["accuracy"]), "top5": float(results["top5"])}

@@ -1,0 +1,132 @@
+"""Training runs: outputs, export accuracy, resume after SIGKILL, bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import se_keras
+from se_keras import cli
+from se_keras.training import TrainConfig, train
+
+
+def _epochs(output_dir):
+    with open(os.path.join(output_dir, "history.csv"), newline="") as file:
+        return [int(row["epoch"]) for row in csv.DictReader(file)]
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    config = TrainConfig(epochs=1, data_dir=str(root / "tfds"))
+    return config, str(root / "out"), train(config, str(root / "out"))
+
+
+def test_run_writes_every_output(one_epoch):
+    _, out, summary = one_epoch
+    for name in ("config.json", "history.csv", "curves.png", "model.keras", "model.tflite",
+                 "summary.json", "checkpoints/last.keras", "logs"):
+        assert os.path.exists(os.path.join(out, name)), name
+    assert _epochs(out) == [0]
+    with open(os.path.join(out, "summary.json")) as file:
+        assert json.load(file) == summary
+    assert summary["exported"]["tflite"]["path"] == "model.tflite"
+
+
+def test_reported_accuracies_are_measured(one_epoch, capsys):
+    config, out, summary = one_epoch
+    # The saved model, evaluated again independently of the run, gives the reported figure.
+    assert cli.main(["evaluate", "se_resnet18", "--weights", os.path.join(out, "model.keras"),
+                     "--data-dir", config.data_dir]) == 0
+    top1 = float(capsys.readouterr().out.split("top-1 ")[1].split(",")[0])
+    assert top1 == pytest.approx(summary["test_accuracy"], abs=1e-4)
+    # The TFLite file's accuracy was measured on the same 360 test images.
+    assert abs(summary["exported"]["tflite"]["accuracy"] - summary["test_accuracy"]) <= 0.01
+
+
+def test_a_different_run_cannot_reuse_the_folder(one_epoch, capsys):
+    config, out, _ = one_epoch
+    code = cli.main(["train", "--epochs", "2", "--output-dir", out, "--data-dir", config.data_dir])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(error) == 1 and "differs in: epochs" in error[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "resnet9"], "Unknown model 'resnet9'"),
+        (["--dataset", "no_such_dataset"], "Unknown dataset 'no_such_dataset'"),
+        (["--batch-size", "5000"], "larger than the 1437 training examples"),
+        (["--epochs", "0"], "Received: epochs=0"),
+        (["--label-smoothing", "1.5"], "label_smoothing=1.5"),
+    ],
+)
+def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    code = cli.main(["train", *args, "--output-dir", str(out), "--data-dir", str(tmp_path / "tfds")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(error) == 1 and message in error[0]
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_runs_every_epoch_once(tmp_path):
+    out, tfds_dir = str(tmp_path / "out"), str(tmp_path / "tfds")
+    command = [sys.executable, "-m", "se_keras.cli", "train", "--epochs", "3", "--export", "none",
+               "--output-dir", out, "--data-dir", tfds_dir]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = os.path.join(out, "checkpoints", "state.json")
+    deadline = time.time() + 900
+    while time.time() < deadline and process.poll() is None:
+        if os.path.exists(state):
+            with open(state) as file:
+                if json.load(file)["completed_epoch"] >= 1:  # the second epoch is done
+                    break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert _epochs(out)[:2] == [0, 1] and not os.path.exists(os.path.join(out, "summary.json"))
+
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _epochs(out) == [0, 1, 2]
+    with open(os.path.join(out, "summary.json")) as file:
+        assert json.load(file)["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_main_job_reaches_95_percent_and_tflite_agrees(tmp_path):
+    """The README's main command with its defaults (SE-ResNet-18 on the bundled digits)."""
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "se_keras.cli", "train", "--output-dir", str(out),
+                    "--data-dir", str(tmp_path / "tfds")], check=True, stdout=subprocess.DEVNULL)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_accuracy"] >= 0.95
+    assert abs(summary["exported"]["tflite"]["accuracy"] - summary["test_accuracy"]) <= 0.01
+
+
+# One model of every family, at a small input its architecture allows.
+FAMILY_MODELS = {
+    "se_resnet18": 32, "se_resnext50": 32, "se_inception_v3": 75, "se_bn_inception": 64,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(FAMILY_MODELS))
+def test_fit_under_xla_for_every_family(name):
+    size = FAMILY_MODELS[name]
+    model = se_keras.applications.get_model(name, weights=None, input_shape=(size, size, 3), classes=3)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=True)
+    images = np.random.default_rng(0).standard_normal((4, size, size, 3)).astype("float32")
+    se = [layer for layer in model.layers if isinstance(layer, se_keras.layers.SqueezeExcite)]
+    before = [w.numpy().copy() for w in se[-1].weights]
+    history = model.fit(images, np.arange(4) % 3, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and model.jit_compile
+    assert all(np.abs(w.numpy() - b).max() > 0 for w, b in zip(se[-1].weights, before))
+    keras.backend.clear_session()
