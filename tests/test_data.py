@@ -62,3 +62,13 @@ def test_image_folder(tmp_path):
     batches = data.make_dataset(str(tmp_path), "train", 64, 6, lambda x: x, training=True, seed=0)
     images, labels = next(iter(batches))
     assert images.shape == (6, 64, 64, 3) and sorted(labels.numpy()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_tf_normalizer_matches_each_family_preprocess_input():
+    import se_keras
+
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    for family in se_keras.applications._FAMILIES:
+        expected = family.preprocess_input(images.copy())
+        got = data.normalizer(family.PREPROCESS_MODE)(tf.constant(images)).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=family.__name__)

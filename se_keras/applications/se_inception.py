@@ -430,6 +430,9 @@ MODELS = {
 }
 
 
+PREPROCESS_MODE = "tf"  # what `preprocess_input` does, for tf.data pipelines
+
+
 def preprocess_input(x, data_format=None):
     """RGB images in [0, 255] -> [-1, 1] (`x / 127.5 - 1`), as keras' Inception models."""
     return keras.applications.imagenet_utils.preprocess_input(

@@ -269,5 +269,6 @@ MODELS = {
     "senet154": SENet154,
 }
 
+PREPROCESS_MODE = "torch"  # what `preprocess_input` does, for tf.data pipelines
 preprocess_input = imagenet_utils.preprocess_input
 decode_predictions = imagenet_utils.decode_predictions

@@ -93,6 +93,23 @@ def _source(name, split, data_dir):
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
+_NORMALISATION = {
+    # mode: (mean, std) applied to images scaled to [0, 1]; the modes of keras' preprocess_input
+    "torch": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # x / 127.5 - 1
+}
+
+
+def normalizer(mode):
+    """A TensorFlow-only `preprocess_input` for tf.data, for a family's `PREPROCESS_MODE`
+    (`"torch"`: (x / 255 - mean) / std; `"tf"`: x / 127.5 - 1). Backend-independent, unlike
+    calling Keras ops inside a tf.data map on the JAX or PyTorch backend."""
+    if mode not in _NORMALISATION:
+        raise ValueError(f"Unknown preprocessing mode. Received: mode={mode!r}")
+    mean, std = (tf.constant(v, tf.float32) for v in _NORMALISATION[mode])
+    return lambda images: (images / 255.0 - mean) / std
+
+
 def _as_rgb(image):
     image = tf.cast(image, tf.float32)
     return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image

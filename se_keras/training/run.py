@@ -1,8 +1,10 @@
 """A complete, resumable training run: data, model, fit under XLA, export, summary."""
 
+import contextlib
 import csv
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -59,22 +61,37 @@ def _trim_history(path, epochs):
     os.replace(path + ".partial", path)
 
 
-def _strategy(name):
+def distribution_scope(name):
+    """The scope a model is built and compiled in, for `--strategy name`.
+
+    `mirrored` (local GPUs) and `multiworker` (configured by TF_CONFIG) are tf.distribute
+    strategies, on the TensorFlow backend; `data_parallel` is Keras' own distribution API
+    (`keras.distribution.DataParallel` over all local devices), on the JAX backend.
+    """
+    backend = keras.backend.backend()
+    needs = {"mirrored": "tensorflow", "multiworker": "tensorflow", "data_parallel": "jax"}
+    if name in needs and backend != needs[name]:
+        raise ValueError(
+            f"--strategy {name} needs KERAS_BACKEND={needs[name]} (this is {backend})."
+        )
+    if name == "data_parallel":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    if backend != "tensorflow":
+        return contextlib.nullcontext()
     import tensorflow as tf
 
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy().scope()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "data_parallel":
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-    return tf.distribute.get_strategy()  # the default, single-device strategy
+        return tf.distribute.MultiWorkerMirroredStrategy().scope()
+    return tf.distribute.get_strategy().scope()  # the default, single-device strategy
 
 
 def _datasets(config, info):
     from se_keras import applications, data
 
-    preprocess = applications.family_module(config.model).preprocess_input
+    # Normalise with TensorFlow ops inside tf.data, whatever the Keras backend.
+    preprocess = data.normalizer(applications.family_module(config.model).PREPROCESS_MODE)
     size = config.image_size or (32 if (info.image_side or 224) <= data.pipeline.SMALL_IMAGE else 224)
 
     def one_hot(images, labels):
@@ -89,6 +106,18 @@ def _datasets(config, info):
         data_dir=config.data_dir,
     ).map(one_hot)
     return train, test, size
+
+
+def build_model(config, num_classes, size, steps_per_epoch):
+    """The configured model, compiled with the run's optimizer, schedule and loss."""
+    from se_keras import applications
+
+    model = applications.get_model(
+        config.model, weights=None, input_shape=(size, size, 3), classes=num_classes,
+        se_ratio=config.se_ratio,
+    )
+    _compile(model, config, steps_per_epoch)
+    return model
 
 
 def _compile(model, config, steps_per_epoch):
@@ -109,8 +138,17 @@ def _compile(model, config, steps_per_epoch):
             keras.metrics.CategoricalAccuracy(name="accuracy"),
             keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
         ],
-        jit_compile=config.jit_compile,
+        jit_compile=config.jit_compile and not _uses_tf_distribute(config),
     )
+
+
+def _uses_tf_distribute(config):
+    """XLA-compiled steps cannot place tf.distribute's mirrored variables (TensorFlow's
+    "tf.Variable on a different device" limitation): such runs train without XLA."""
+    if config.strategy in ("mirrored", "multiworker") and config.jit_compile:
+        warnings.warn(f"--strategy {config.strategy}: training without XLA (jit_compile).")
+        return True
+    return False
 
 
 def train(config, output_dir):
@@ -118,6 +156,8 @@ def train(config, output_dir):
     from se_keras import applications, data
 
     config.check()
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
+    scope = distribution_scope(config.strategy)
     info = data.dataset_info(config.dataset, config.data_dir)
     info.check_split("train")
     info.check_split("test")
@@ -136,15 +176,11 @@ def train(config, output_dir):
     done = _completed_epochs(output_dir)
     history = os.path.join(output_dir, "history.csv")
     _trim_history(history, done)
-    with _strategy(config.strategy).scope():
+    with scope:
         if done:
             model = keras.saving.load_model(os.path.join(output_dir, CHECKPOINT))
         else:
-            model = applications.get_model(
-                config.model, weights=None, input_shape=(size, size, 3),
-                classes=info.num_classes, se_ratio=config.se_ratio,
-            )
-            _compile(model, config, steps)
+            model = build_model(config, info.num_classes, size, steps)
     if done < config.epochs:
         model.fit(
             train_data, validation_data=test_data, epochs=config.epochs, initial_epoch=done,
