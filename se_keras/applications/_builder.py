@@ -5,7 +5,7 @@ import os
 import keras
 from keras import layers
 
-from se_keras.utils.validation import check_choice
+from se_keras.utils.validation import check_choice, check_positive
 
 BN_EPSILON = 1e-5  # the released (PyTorch / Caffe) models; Keras' default is 1e-3
 BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 in Keras' convention
@@ -39,6 +39,22 @@ def validate_arguments(weights, include_top, classes, pooling, has_pretrained, m
             f"1000. Received: classes={classes}"
         )
     check_choice("pooling", pooling, (None, "avg", "max"))
+
+
+def se_layer_options(se_ratio, se_options, **defaults):
+    """Checked `SqueezeExcite` arguments for every SE block of a model, or None when
+    `se_ratio` is None (the plain network). `se_options` may override `defaults`."""
+    if se_options is not None and (
+        not isinstance(se_options, dict) or {"ratio", "name"} & set(se_options)
+    ):
+        raise ValueError(
+            "`se_options` must be a dict of SqueezeExcite arguments other than `ratio` (use "
+            f"`se_ratio`) and `name`. Received: se_options={se_options!r}"
+        )
+    if se_ratio is None:
+        return None
+    check_positive("se_ratio", se_ratio, integer=False)
+    return {"ratio": se_ratio, **defaults, **(se_options or {})}
 
 
 def _is_file(value):

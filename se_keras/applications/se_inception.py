@@ -26,7 +26,6 @@ from keras import layers
 
 from se_keras.applications import _builder, base_weights, imagenet_utils
 from se_keras.layers import SqueezeExcite
-from se_keras.utils.validation import check_positive
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,21 +305,6 @@ class _Network:
         return x if linear else layers.Activation("relu", name=f"{name}_ac")(x)
 
 
-def _check_se(se_ratio, se_options):
-    """SqueezeExcite arguments of every SE block, or None for the plain network."""
-    if se_options is not None and (
-        not isinstance(se_options, dict) or {"ratio", "name"} & set(se_options)
-    ):
-        raise ValueError(
-            "`se_options` must be a dict of SqueezeExcite arguments other than `ratio` (use "
-            f"`se_ratio`) and `name`. Received: se_options={se_options!r}"
-        )
-    if se_ratio is None:
-        return None
-    check_positive("se_ratio", se_ratio, integer=False)
-    return dict(ratio=se_ratio, **(se_options or {}))
-
-
 def build_inception(
     spec, model_name, include_top, weights, input_tensor, input_shape, pooling, classes,
     classifier_activation, name, se_ratio, se_options,
@@ -329,7 +313,7 @@ def build_inception(
 
     tags = registry.tags(model_name) | ({base_weights.BASE_TAG} if spec.base else set())
     _builder.validate_arguments(weights, include_top, classes, pooling, tags, model_name)
-    se = _check_se(se_ratio, se_options)
+    se = _builder.se_layer_options(se_ratio, se_options)
     input_shape = _builder.obtain_input_shape(
         input_shape, default_size=spec.default_size, min_size=spec.min_size,
         require_flatten=include_top, weights=weights,

@@ -12,12 +12,11 @@ SE layers have biases.
 import dataclasses
 import re
 
-import keras
 from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
 from se_keras.layers import SqueezeExcite
-from se_keras.utils.validation import check_choice, check_positive
+from se_keras.utils.validation import check_choice
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # base width of conv2_x .. conv5_x
 SE_POSITIONS = ("standard", "pre", "post", "identity")
@@ -122,8 +121,8 @@ def residual_unit(x, spec, width, stride, shortcut_kernel, se, name):
 
 
 def _check_se(se_ratio, se_stages, se_position, se_options):
-    if se_ratio is not None:
-        check_positive("se_ratio", se_ratio, integer=False)
+    """(SqueezeExcite arguments or None, the stages that carry SE)."""
+    options = _builder.se_layer_options(se_ratio, se_options)
     stages = tuple(se_stages) if isinstance(se_stages, (list, tuple, set, range)) else (None,)
     if not set(stages) <= {2, 3, 4, 5}:
         raise ValueError(
@@ -131,14 +130,7 @@ def _check_se(se_ratio, se_stages, se_position, se_options):
             f"(conv2_x .. conv5_x). Received: se_stages={se_stages!r}"
         )
     check_choice("se_position", se_position, SE_POSITIONS)
-    if se_options is not None and (
-        not isinstance(se_options, dict) or {"ratio", "name"} & set(se_options)
-    ):
-        raise ValueError(
-            "`se_options` must be a dict of SqueezeExcite arguments other than `ratio` (use "
-            f"`se_ratio`) and `name`. Received: se_options={se_options!r}"
-        )
-    return stages
+    return options, stages
 
 
 def build_resnet(
@@ -150,7 +142,7 @@ def build_resnet(
     _builder.validate_arguments(
         weights, include_top, classes, pooling, registry.tags(model_name), model_name
     )
-    stages = _check_se(se_ratio, se_stages, se_position, se_options)
+    options, stages = _check_se(se_ratio, se_stages, se_position, se_options)
     input_shape = _builder.obtain_input_shape(
         input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
     )
@@ -158,9 +150,7 @@ def build_resnet(
 
     x = stem(img_input, spec)
     for stage, (blocks, width) in enumerate(zip(spec.blocks, STAGE_WIDTHS), start=2):
-        se = None
-        if se_ratio is not None and stage in stages:
-            se = (dict(ratio=se_ratio, **(se_options or {})), se_position)
+        se = (options, se_position) if options is not None and stage in stages else None
         for block in range(1, blocks + 1):
             stride = 2 if stage > 2 and block == 1 else 1
             kernel = spec.shortcut_kernel if stage > 2 else 1

@@ -153,7 +153,7 @@ def _uses_tf_distribute(config):
 
 def train(config, output_dir):
     """Train `config` into `output_dir`, resuming an interrupted run there. Returns the summary."""
-    from se_keras import applications, data
+    from se_keras import data
 
     config.check()
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.

@@ -1,0 +1,361 @@
+"""SE-MobileNet (v1) and SE-MobileNetV2: keras.applications' MobileNets with SE blocks.
+
+Layers are named as in `keras.applications.MobileNet` / `MobileNetV2` (`conv_pw_1`,
+`conv_pw_1_bn`, `block_1_expand`, ...), with one `SqueezeExcite` per block (`conv_pw_1_se`,
+`block_1_se`), so `weights="imagenet_base"` copies keras' ImageNet weights by layer name and
+`se_ratio=None` builds exactly the keras network (same layers, same parameters, same outputs).
+
+Where SE goes:
+
+- MobileNet v1: on the output of each of the 13 pointwise convolutions, after its BatchNorm
+  and ReLU6 (the paper's SE-MobileNet; this placement gives its 4.7M parameters at 1.0-224).
+- MobileNetV2: inside each inverted residual block, after the depthwise convolution's
+  BatchNorm and ReLU6, before the linear projection, with the bottleneck width taken from the
+  expanded channels and rounded to a multiple of 8. This is where MnasNet and MobileNetV3 put
+  SE: the expanded, spatially filtered features are the widest representation in the block
+  (6x the block's input), so the gate recalibrates the channels the projection mixes, while
+  the projection's output is linear (no ReLU) and low-dimensional, where a multiplicative gate
+  would only rescale the bottleneck the residual connection carries.
+
+Neither network's SE weights were released: `weights` is None (default), `"imagenet_base"`
+(keras' MobileNet weights in every non-SE layer, SE layers freshly initialised) or a file.
+"""
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from se_keras.applications import _builder, imagenet_utils
+from se_keras.layers import SqueezeExcite, bottleneck_width
+from se_keras.utils.validation import check_positive
+
+BASE_TAG = "imagenet_base"  # se_keras.applications.base_weights.BASE_TAG
+
+
+@dataclasses.dataclass(frozen=True)
+class MobileNetSpec:
+    keras_builder: str  # the keras.applications base network
+    blocks: tuple  # v1: (pointwise filters, stride); v2: (expansion, filters, repeats, stride)
+    sizes: tuple  # input sizes keras released ImageNet weights for
+    alphas: tuple  # width multipliers keras released ImageNet weights for
+    bn_momentum: float  # keras' choices: the default 0.99 (v1), 0.999 (v2)
+    se_divisor: int  # bottleneck width rounding (SqueezeExcite `divisor`)
+
+
+SPECS = {
+    "se_mobilenet": MobileNetSpec(
+        "MobileNet",
+        ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
+         (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)),
+        sizes=(128, 160, 192, 224), alphas=(0.25, 0.5, 0.75, 1.0), bn_momentum=0.99,
+        se_divisor=1,
+    ),
+    "se_mobilenet_v2": MobileNetSpec(
+        "MobileNetV2",
+        ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+         (6, 160, 3, 2), (6, 320, 1, 1)),
+        sizes=(96, 128, 160, 192, 224), alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+        bn_momentum=0.999, se_divisor=8,
+    ),
+}
+
+
+def make_divisible(value, divisor=8):
+    """MobileNetV2's channel rounding (keras' `_make_divisible`): the SE layer's rule."""
+    return bottleneck_width(value, ratio=1, divisor=divisor)
+
+
+def squeeze_excite(x, se_ratio, se_options, name, divisor=1):
+    """`SqueezeExcite` named `name`, or `x` itself when `se_ratio` is None."""
+    if se_ratio is None:
+        return x
+    options = {"ratio": se_ratio, "divisor": divisor, **(se_options or {})}
+    return SqueezeExcite(**options, name=name)(x)
+
+
+def check_width(name, value, minimum=None):
+    """A positive width multiplier, at least `minimum` (so that no layer has zero channels)."""
+    check_positive(name, value, integer=False)
+    if minimum is not None and value < minimum:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: it leaves a layer without channels; "
+            f"expected at least {minimum}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def spatial_size(input_shape):
+    """(rows, cols) of a (rows, cols, channels) or (channels, rows, cols) shape."""
+    if keras.config.image_data_format() == "channels_first":
+        return tuple(input_shape[1:3])
+    return tuple(input_shape[:2])
+
+
+def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
+    """keras.applications' MobileNet input logic: the default size is the input's own when
+    it is square and among `sizes` (those with released weights), else 224; the shape of a
+    Keras `input_tensor` stands in for a missing `input_shape`."""
+    if input_shape is None and input_tensor is not None and keras.backend.is_keras_tensor(
+        input_tensor
+    ):
+        input_shape = tuple(input_tensor.shape[1:])
+    default_size = 224
+    if input_shape is not None and len(input_shape) == 3:
+        rows, cols = spatial_size(input_shape)
+        if rows == cols and rows in sizes:
+            default_size = rows
+    return _builder.obtain_input_shape(
+        input_shape, default_size=default_size, min_size=32, require_flatten=include_top,
+        weights=weights,
+    )
+
+
+def _batch_norm(x, spec, name):
+    return layers.BatchNormalization(
+        axis=_builder.channel_axis(), epsilon=1e-3, momentum=spec.bn_momentum, name=name
+    )(x)
+
+
+def _correct_pad(x, kernel=3):
+    """keras.applications' `correct_pad`: TF-style padding of a stride-2 convolution."""
+    rows, cols = spatial_size(x.shape[1:])
+    adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
+    half = kernel // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def _v1_body(x, spec, alpha, depth_multiplier, se):
+    x = layers.Conv2D(
+        int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1"
+    )(x)
+    x = layers.ReLU(6.0, name="conv1_relu")(_batch_norm(x, spec, "conv1_bn"))
+    for block_id, (filters, stride) in enumerate(spec.blocks, start=1):
+        if stride > 1:
+            x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
+        x = layers.DepthwiseConv2D(
+            3, strides=stride, padding="same" if stride == 1 else "valid",
+            depth_multiplier=depth_multiplier, use_bias=False, name=f"conv_dw_{block_id}",
+        )(x)
+        x = _batch_norm(x, spec, f"conv_dw_{block_id}_bn")
+        x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
+        x = layers.Conv2D(
+            int(filters * alpha), 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}"
+        )(x)
+        x = _batch_norm(x, spec, f"conv_pw_{block_id}_bn")
+        x = layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
+        x = se(x, f"conv_pw_{block_id}_se")
+    return x
+
+
+def _v1_head(x, include_top, pooling, classes, classifier_activation, dropout):
+    if not include_top:
+        return _builder.classifier_head(x, False, pooling, classes, classifier_activation)
+    # keras' MobileNet classifies with a 1x1 convolution (`conv_preds`), kept for the copy.
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
+    x = layers.Reshape((classes,), name="reshape_2")(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+def _inverted_residual(x, spec, expansion, filters, stride, block_id, se):
+    channels = x.shape[_builder.channel_axis()]
+    inputs = x
+    prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
+    if block_id:
+        x = layers.Conv2D(
+            expansion * channels, 1, padding="same", use_bias=False, name=f"{prefix}expand"
+        )(x)
+        x = _batch_norm(x, spec, f"{prefix}expand_BN")
+        x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
+    if stride == 2:
+        x = layers.ZeroPadding2D(_correct_pad(x), name=f"{prefix}pad")(x)
+    x = layers.DepthwiseConv2D(
+        3, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
+        name=f"{prefix}depthwise",
+    )(x)
+    x = _batch_norm(x, spec, f"{prefix}depthwise_BN")
+    x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
+    x = se(x, f"{prefix}se")
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
+    x = _batch_norm(x, spec, f"{prefix}project_BN")
+    if channels == filters and stride == 1:
+        x = layers.Add(name=f"{prefix}add")([inputs, x])
+    return x
+
+
+def _v2_body(x, spec, alpha, se):
+    x = layers.Conv2D(
+        make_divisible(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1"
+    )(x)
+    x = layers.ReLU(6.0, name="Conv1_relu")(_batch_norm(x, spec, "bn_Conv1"))
+    block_id = 0
+    for expansion, filters, repeats, stride in spec.blocks:
+        for repeat in range(repeats):
+            x = _inverted_residual(
+                x, spec, expansion, make_divisible(int(filters * alpha)),
+                stride if repeat == 0 else 1, block_id, se,
+            )
+            block_id += 1
+    last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
+    x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
+    return layers.ReLU(6.0, name="out_relu")(_batch_norm(x, spec, "Conv_1_bn"))
+
+
+def _check_base_weights(spec, weights, alpha, depth_multiplier):
+    if weights != BASE_TAG:
+        return
+    if alpha not in spec.alphas:
+        raise ValueError(
+            f'With `weights="{BASE_TAG}"`, `alpha` must be one of {list(spec.alphas)} (the '
+            f"widths keras.applications.{spec.keras_builder} has weights for). "
+            f"Received: alpha={alpha!r}"
+        )
+    if depth_multiplier != 1:
+        raise ValueError(
+            f'With `weights="{BASE_TAG}"`, `depth_multiplier` must be 1. '
+            f"Received: depth_multiplier={depth_multiplier!r}"
+        )
+
+
+def _base_builder(spec, alpha, include_top, input_shape):
+    """The keras.applications network whose ImageNet weights `imagenet_base` copies: same
+    width and top, at the input size whose weights keras would pick for this input."""
+    rows, cols = spatial_size(input_shape)
+    size = rows if rows == cols and rows in spec.sizes else 224
+    channels_first = keras.config.image_data_format() == "channels_first"
+    shape = (3, size, size) if channels_first else (size, size, 3)
+
+    def build():
+        # Looked up at call time, so that the base can be replaced (tests, custom mirrors).
+        network = getattr(keras.applications, spec.keras_builder)
+        return network(input_shape=shape, alpha=alpha, include_top=include_top,
+                       weights="imagenet")
+
+    return build
+
+
+def build_mobilenet(
+    model_name, input_shape, alpha, depth_multiplier, dropout, include_top, weights,
+    input_tensor, pooling, classes, classifier_activation, name, se_ratio, se_options,
+):
+    spec = SPECS[model_name]
+    _builder.validate_arguments(
+        weights, include_top, classes, pooling, {BASE_TAG}, model_name
+    )
+    v1 = model_name == "se_mobilenet"
+    check_width("alpha", alpha, 1 / 32 if v1 else None)
+    check_positive("depth_multiplier", depth_multiplier)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(
+            "Invalid value for argument `dropout`: expected a rate in [0, 1). "
+            f"Received: dropout={dropout!r}"
+        )
+    _builder.se_layer_options(se_ratio, se_options)
+    _check_base_weights(spec, weights, alpha, depth_multiplier)
+    input_shape = resolve_input_shape(input_shape, input_tensor, spec.sizes, include_top, weights)
+    img_input = _builder.model_input(input_tensor, input_shape)
+
+    def se(x, layer_name):
+        return squeeze_excite(x, se_ratio, se_options, layer_name, spec.se_divisor)
+
+    if v1:
+        x = _v1_body(img_input, spec, alpha, depth_multiplier, se)
+        x = _v1_head(x, include_top, pooling, classes, classifier_activation, dropout)
+    else:
+        x = _v2_body(img_input, spec, alpha, se)
+        x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
+    rows = spatial_size(input_shape)[0]
+    model = _builder.build_model(
+        img_input, input_tensor, x, name or f"{model_name}_{alpha:0.2f}_{rows}"
+    )
+    base = (_base_builder(spec, alpha, include_top, input_shape), "name")
+    return _builder.load_weights(model, weights, model_name, base=base)
+
+
+_ARGS = """
+    Args:
+        input_shape: optional shape tuple, at least 32x32; required to be the default
+            (224x224, or another size with released weights) when `include_top=True` and
+            `weights="imagenet_base"`.
+        alpha: width multiplier; every layer's channel count is scaled by it.{extra_args}
+        include_top: whether to include the classifier.
+        weights: `None` (random initialisation, the default: no SE weights were released),
+            `"imagenet_base"` (keras.applications' ImageNet weights copied into every non-SE
+            layer by name; alpha in {alphas}) or the path to a weights file.
+        input_tensor: optional Keras tensor to use as the model's input.
+        pooling: `None`, `"avg"` or `"max"` pooling of the features when `include_top=False`.
+        classes: number of classes when `include_top=True` (1000 with `"imagenet_base"`).
+        classifier_activation: activation of the top layer (`None` returns logits).
+        name: the model's name; default `"{model_name}_<alpha>_<rows>"`.
+        se_ratio: SE reduction ratio r (default 16, the paper's); `None` builds the plain
+            keras.applications network.
+        se_options: extra `SqueezeExcite` arguments, e.g. `{{"gate": "hard_sigmoid"}}`.
+
+    Input: RGB images preprocessed with `se_keras.applications.se_mobilenet.preprocess_input`
+    (scaled to [-1, 1], as keras' MobileNets expect).
+
+    Returns:
+        A `keras.Model`.
+"""
+
+
+def SEMobileNet(
+    input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True,
+    weights=None, input_tensor=None, pooling=None, classes=1000,
+    classifier_activation="softmax", name=None, *, se_ratio=16, se_options=None,
+):
+    return build_mobilenet(
+        "se_mobilenet", input_shape, alpha, depth_multiplier, dropout, include_top, weights,
+        input_tensor, pooling, classes, classifier_activation, name, se_ratio, se_options,
+    )
+
+
+def SEMobileNetV2(
+    input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None,
+    pooling=None, classes=1000, classifier_activation="softmax", name=None, *,
+    se_ratio=16, se_options=None,
+):
+    return build_mobilenet(
+        "se_mobilenet_v2", input_shape, alpha, 1, 0.0, include_top, weights, input_tensor,
+        pooling, classes, classifier_activation, name, se_ratio, se_options,
+    )
+
+
+SEMobileNet.__doc__ = """Instantiates SE-MobileNet (v1; Howard et al. 2017 with SE, Hu et al. 2018).
+
+    Mirrors `keras.applications.MobileNet` (same arguments, order and defaults, except
+    `weights=None`), with SE on the output of each of the 13 pointwise convolutions (after
+    its BatchNorm and ReLU6), bottleneck width `C // se_ratio`.
+""" + _ARGS.format(
+    extra_args="\n        depth_multiplier: depth multiplier of the depthwise convolutions."
+    "\n        dropout: dropout rate before the classifier (default 1e-3, as keras').",
+    alphas=list(SPECS["se_mobilenet"].alphas), model_name="se_mobilenet",
+)
+SEMobileNetV2.__doc__ = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with SE).
+
+    Mirrors `keras.applications.MobileNetV2` (same arguments, order and defaults, except
+    `weights=None`). Each inverted residual block has SE after its depthwise convolution's
+    BatchNorm and ReLU6, before the projection (as in MnasNet and MobileNetV3), with the
+    bottleneck width `expanded channels / se_ratio` rounded to a multiple of 8: the gate acts
+    on the block's widest features, whereas the projection's output is a linear bottleneck.
+""" + _ARGS.format(
+    extra_args="", alphas=list(SPECS["se_mobilenet_v2"].alphas),
+    model_name="se_mobilenet_v2",
+)
+
+MODELS = {"se_mobilenet": SEMobileNet, "se_mobilenet_v2": SEMobileNetV2}
+
+
+PREPROCESS_MODE = "tf"  # what `preprocess_input` does, for tf.data pipelines
+
+
+def preprocess_input(x, data_format=None):
+    """RGB images in [0, 255] -> [-1, 1] (keras' MobileNet preprocessing, mode "tf")."""
+    return keras.applications.imagenet_utils.preprocess_input(
+        x, data_format=data_format, mode="tf"
+    )
+
+
+decode_predictions = imagenet_utils.decode_predictions
