@@ -14,12 +14,13 @@ def _model_table(names):
     from se_keras import applications, weights
     from se_keras.utils.flops import count_macs, format_macs
 
-    rows = [("model", "parameters", "multiply-adds (224x224)", "weights")]
+    rows = [("model", "input", "parameters", "multiply-adds", "weights")]
     for name in names:
         model = applications.get_model(name, weights=None)
         params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         tags = ", ".join(sorted(weights.tags(name))) or "-"
-        rows.append((name, f"{params / 1e6:.2f}M", format_macs(count_macs(model)), tags))
+        size = "x".join(str(d) for d in model.input.shape[1:3])
+        rows.append((name, size, f"{params / 1e6:.2f}M", format_macs(count_macs(model)), tags))
     return rows
 
 
@@ -109,7 +110,7 @@ def cmd_train(args):
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    summary = train(config, args.output_dir)
+    summary = train(config, args.output_dir, download=args.download)
     exported = ", ".join(
         f"{fmt} {entry['path']} (test accuracy {entry['accuracy']:.4f})"
         for fmt, entry in summary["exported"].items()
@@ -192,6 +193,8 @@ def build_parser():
     train.add_argument("--strategy", choices=training.STRATEGIES, default=defaults.strategy)
     train.add_argument("--export", choices=training.EXPORTS, default=defaults.export)
     train.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    train.add_argument("--download", action="store_true",
+                       help="let tensorflow-datasets download the dataset if it is missing")
     train.add_argument("--output-dir", default="runs/default",
                        help="where the run's files go; re-running resumes (default runs/default)")
     train.set_defaults(run=cmd_train)

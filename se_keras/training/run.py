@@ -151,14 +151,17 @@ def _uses_tf_distribute(config):
     return False
 
 
-def train(config, output_dir):
-    """Train `config` into `output_dir`, resuming an interrupted run there. Returns the summary."""
+def train(config, output_dir, download=False):
+    """Train `config` into `output_dir`, resuming an interrupted run there. Returns the summary.
+
+    `download=True` lets tensorflow-datasets fetch a dataset that is not prepared yet.
+    """
     from se_keras import data
 
     config.check()
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
     scope = distribution_scope(config.strategy)
-    info = data.dataset_info(config.dataset, config.data_dir)
+    info = data.dataset_info(config.dataset, config.data_dir, download)
     info.check_split("train")
     info.check_split("test")
     if config.batch_size > info.split_sizes["train"]:
