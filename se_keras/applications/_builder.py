@@ -15,6 +15,26 @@ def channel_axis():
     return -1 if keras.config.image_data_format() == "channels_last" else 1
 
 
+def conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True, depthwise=False):
+    """Conv (no bias; depthwise when `depthwise`, then `filters` is unused) + BatchNorm
+    (+ ReLU), padded like PyTorch (`padding=k//2`): Keras' "same" would pad stride-2
+    convolutions only at the bottom and right."""
+    padding = "same" if kernel > 1 else "valid"
+    if kernel > 1 and stride > 1:
+        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    if depthwise:
+        conv = layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=False,
+                                      name=f"{name}_conv")
+    else:
+        conv = layers.Conv2D(filters, kernel, strides=stride, padding=padding, groups=groups,
+                             use_bias=False, name=f"{name}_conv")
+    x = layers.BatchNormalization(
+        axis=channel_axis(), epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
+    )(conv(x))
+    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+
+
 def validate_arguments(weights, include_top, classes, pooling, has_pretrained, model_name):
     """The keras.applications checks, plus a refusal of unknown `pooling` values (which
     keras.applications ignores). `has_pretrained` is the set of tags `weights` may name."""

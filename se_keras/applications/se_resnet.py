@@ -53,23 +53,7 @@ SPECS = {
 }
 
 
-def conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True):
-    """Conv (no bias) + BatchNorm (+ ReLU), padded like the PyTorch port (`padding=k//2`)."""
-    padding = "same" if kernel > 1 else "valid"
-    if kernel > 1 and stride > 1:
-        # Keras' "same" pads stride-2 convolutions asymmetrically; the reference pads k//2
-        # on every side.
-        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    x = layers.Conv2D(
-        filters, kernel, strides=stride, padding=padding, groups=groups, use_bias=False,
-        name=f"{name}_conv",
-    )(x)
-    x = layers.BatchNormalization(
-        axis=_builder.channel_axis(), epsilon=_builder.BN_EPSILON,
-        momentum=_builder.BN_MOMENTUM, name=f"{name}_bn",
-    )(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+conv_bn = _builder.conv_bn
 
 
 def stem(x, spec):

@@ -75,28 +75,6 @@ def v1_widths(alpha, groups):
     return (up(STEM_CHANNELS, groups), *stages)
 
 
-def _conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True, depthwise=False):
-    """Conv (no bias) + BatchNorm (+ ReLU); stride-2 kernels pad k//2 on every side."""
-    padding = "same"
-    if stride > 1:
-        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    if depthwise:
-        x = layers.DepthwiseConv2D(
-            kernel, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv"
-        )(x)
-    else:
-        x = layers.Conv2D(
-            filters, kernel, strides=stride, padding=padding, groups=groups, use_bias=False,
-            name=f"{name}_conv",
-        )(x)
-    x = layers.BatchNormalization(
-        axis=_builder.channel_axis(), epsilon=_builder.BN_EPSILON,
-        momentum=_builder.BN_MOMENTUM, name=f"{name}_bn",
-    )(x)
-    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
-
-
 def _pool(x, kind, name):
     """3x3/2 pooling padded by one on every side. Zero padding is exact for the max pool
     (its input is post-ReLU) and makes the average count the padding, as PyTorch's
@@ -107,7 +85,7 @@ def _pool(x, kind, name):
 
 
 def _stem(x, channels):
-    x = _conv_bn(x, channels, 3, "conv1", stride=2)
+    x = _builder.conv_bn(x, channels, 3, "conv1", stride=2)
     return _pool(x, "max", "pool1")
 
 
@@ -117,11 +95,11 @@ def _v1_unit(x, out_channels, groups, stride, first_grouped, se, name):
     in_channels = x.shape[axis]
     branch_channels = out_channels - in_channels if stride > 1 else out_channels
     first_groups = groups if first_grouped else 1
-    y = _conv_bn(x, out_channels // 4, 1, f"{name}_1", groups=first_groups)
+    y = _builder.conv_bn(x, out_channels // 4, 1, f"{name}_1", groups=first_groups)
     if first_groups > 1:
         y = ChannelShuffle(groups, name=f"{name}_shuffle")(y)
-    y = _conv_bn(y, None, 3, f"{name}_2", stride=stride, relu=False, depthwise=True)
-    y = _conv_bn(y, branch_channels, 1, f"{name}_3", groups=groups, relu=False)
+    y = _builder.conv_bn(y, None, 3, f"{name}_2", stride=stride, relu=False, depthwise=True)
+    y = _builder.conv_bn(y, branch_channels, 1, f"{name}_3", groups=groups, relu=False)
     y = se(y, f"{name}_se")
     if stride > 1:
         shortcut = _pool(x, "avg", f"{name}_0")
@@ -135,15 +113,15 @@ def _v2_unit(x, out_channels, stride, se, name):
     """Figure 3(c) (stride 1: channel split) and 3(d) (stride 2: both branches convolve)."""
     half = out_channels // 2
     if stride > 1:
-        shortcut = _conv_bn(x, None, 3, f"{name}_0_1", stride=stride, relu=False,
+        shortcut = _builder.conv_bn(x, None, 3, f"{name}_0_1", stride=stride, relu=False,
                             depthwise=True)
-        shortcut = _conv_bn(shortcut, half, 1, f"{name}_0_2")
+        shortcut = _builder.conv_bn(shortcut, half, 1, f"{name}_0_2")
         branch = x
     else:
         shortcut, branch = ChannelSplit(2, name=f"{name}_split")(x)
-    y = _conv_bn(branch, half, 1, f"{name}_1")
-    y = _conv_bn(y, None, 3, f"{name}_2", stride=stride, relu=False, depthwise=True)
-    y = _conv_bn(y, half, 1, f"{name}_3")
+    y = _builder.conv_bn(branch, half, 1, f"{name}_1")
+    y = _builder.conv_bn(y, None, 3, f"{name}_2", stride=stride, relu=False, depthwise=True)
+    y = _builder.conv_bn(y, half, 1, f"{name}_3")
     y = se(y, f"{name}_se")
     x = layers.Concatenate(axis=_builder.channel_axis(), name=f"{name}_concat")([shortcut, y])
     return ChannelShuffle(2, name=f"{name}_shuffle")(x)
@@ -168,7 +146,7 @@ def _v2_body(x, spec, alpha, se):
     for stage, (repeats, width) in enumerate(zip(spec.repeats, widths), start=2):
         for block in range(1, repeats + 1):
             x = _v2_unit(x, width, 2 if block == 1 else 1, se, f"stage{stage}_block{block}")
-    return _conv_bn(x, last, 1, "conv5")
+    return _builder.conv_bn(x, last, 1, "conv5")
 
 
 def _check_no_bool(name, value, choices):
