@@ -4,7 +4,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("applications", "convert", "layers", "utils", "weights")
+_SUBMODULES = (
+    "applications", "convert", "data", "export", "layers", "training", "tuning", "utils", "weights",
+)
 
 
 def __getattr__(name):

@@ -131,6 +131,36 @@ def cmd_evaluate(args):
           f"top-5 {result['top5']:.4f}")
 
 
+def cmd_tune(args):
+    import dataclasses
+
+    from se_keras.tuning import TuneConfig, config as tuning
+
+    fields = {f.name for f in dataclasses.fields(TuneConfig)} - {"fixed"}
+    config = TuneConfig(fixed=tuning.parse_fixed(args.fix),
+                        **{k: v for k, v in vars(args).items() if k in fields})
+    config.check()  # before keras-tuner loads or any data is read: a bad option fails at once
+
+    from se_keras.tuning import search
+
+    def progress(trial, seconds):
+        print(search.progress_line(trial, seconds), flush=True)
+
+    try:
+        result = search.tune(config, args.output_dir, download=args.download, on_trial_end=progress)
+    except search.SearchFailed as error:
+        raise ValueError(str(error)) from None
+    _print_table(search.trial_table(result.trials))
+    old = len(result.trials) - result.trials_run
+    print(
+        f"ran {result.trials_run} trial{'s' if result.trials_run != 1 else ''}"
+        f"{f' ({old} already in {args.output_dir})' if old else ''}; best: trial "
+        f"{result.best_trial_id} ({result.best_hyperparameters['model']}, {search.OBJECTIVE} "
+        f"{result.best_score:.4f}); wrote {os.path.join(args.output_dir, search.BEST_MODEL)} and "
+        f"{search.BEST_HYPERPARAMETERS}"
+    )
+
+
 def _check_model_name(name):
     from se_keras import applications
 
@@ -207,6 +237,36 @@ def build_parser():
     evaluate.add_argument("--image-size", type=int, default=0)
     evaluate.add_argument("--data-dir", default=None)
     evaluate.set_defaults(run=cmd_evaluate)
+
+    from se_keras.tuning import config as tuning
+
+    tune_defaults = tuning.TuneConfig()
+    tune = commands.add_parser(
+        "tune", help="search models and SE hyper-parameters with keras-tuner (resumable)"
+    )
+    tune.add_argument("--dataset", default=tune_defaults.dataset,
+                      help="tensorflow-datasets name, 'digits' (bundled) or a folder")
+    tune.add_argument("--tuner", default=tune_defaults.tuner,
+                      help=f"{', '.join(tuning.TUNERS)} (default {tune_defaults.tuner})")
+    tune.add_argument("--max-trials", type=int, default=tune_defaults.max_trials,
+                      help="trials in all; re-running with more runs only the new ones")
+    tune.add_argument("--epochs", type=int, default=tune_defaults.epochs,
+                      help="epochs per trial (hyperband: the most a trial trains)")
+    tune.add_argument("--batch-size", type=int, default=tune_defaults.batch_size)
+    tune.add_argument("--image-size", type=int, default=tune_defaults.image_size)
+    tune.add_argument("--model", dest="models", nargs="+", default=None, metavar="M",
+                      help="candidate models (default: the eight that build at 32x32)")
+    tune.add_argument("--fix", action="append", metavar="NAME=VALUE",
+                      help="fix a hyper-parameter, e.g. --fix se_ratio=16 (repeatable)")
+    tune.add_argument("--seed", type=int, default=tune_defaults.seed)
+    tune.add_argument("--no-xla", dest="jit_compile", action="store_false",
+                      help="do not compile with XLA (jit_compile=True is the default)")
+    tune.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    tune.add_argument("--download", action="store_true",
+                      help="let tensorflow-datasets download the dataset if it is missing")
+    tune.add_argument("--output-dir", default="runs/tune",
+                      help="where the search lives; re-running resumes it (default runs/tune)")
+    tune.set_defaults(run=cmd_tune)
     return parser
 
 

@@ -63,7 +63,7 @@ def test_a_different_run_cannot_reuse_the_folder(one_epoch, capsys):
     [
         (["--model", "resnet9"], "Unknown model 'resnet9'"),
         (["--dataset", "no_such_dataset"], "Unknown dataset 'no_such_dataset'"),
-        (["--batch-size", "5000"], "larger than the 1437 training examples"),
+        (["--batch-size", "5000"], "larger than the 1437 train examples"),
         (["--epochs", "0"], "Received: epochs=0"),
         (["--label-smoothing", "1.5"], "label_smoothing=1.5"),
     ],

@@ -22,6 +22,13 @@ class DatasetInfo:
     split_sizes: dict
     image_side: int  # native side, None if it varies
 
+    def check_batch_size(self, batch_size, split="train"):
+        if batch_size > self.split_sizes[split]:
+            raise ValueError(
+                f"--batch-size {batch_size} is larger than the {self.split_sizes[split]} "
+                f"{split} examples of {self.name!r}."
+            )
+
     def check_split(self, split):
         if split not in self.split_sizes:
             raise ValueError(

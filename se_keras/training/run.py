@@ -164,11 +164,7 @@ def train(config, output_dir, download=False):
     info = data.dataset_info(config.dataset, config.data_dir, download)
     info.check_split("train")
     info.check_split("test")
-    if config.batch_size > info.split_sizes["train"]:
-        raise ValueError(
-            f"--batch-size {config.batch_size} is larger than the {info.split_sizes['train']} "
-            f"training examples of {config.dataset!r}."
-        )
+    info.check_batch_size(config.batch_size)
     config.claim(output_dir)  # only once the run can start: a refused run leaves nothing
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
