@@ -168,6 +168,16 @@ def _check_model_name(name):
         raise ValueError(f"Unknown model name {name!r}; expected one of {applications.list_models()}.")
 
 
+def _add_run_options(parser, seed):
+    """Options shared by the commands that train (train, tune)."""
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--no-xla", dest="jit_compile", action="store_false",
+                        help="do not compile with XLA (jit_compile=True is the default)")
+    parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    parser.add_argument("--download", action="store_true",
+                        help="let tensorflow-datasets download the dataset if it is missing")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="se-keras", description="Squeeze-and-Excitation networks for Keras 3."
@@ -217,14 +227,9 @@ def build_parser():
     train.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
     train.add_argument("--se-ratio", type=int, default=defaults.se_ratio)
     train.add_argument("--mixed-precision", action="store_true")
-    train.add_argument("--no-xla", dest="jit_compile", action="store_false",
-                       help="do not compile with XLA (jit_compile=True is the default)")
-    train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--strategy", choices=training.STRATEGIES, default=defaults.strategy)
     train.add_argument("--export", choices=training.EXPORTS, default=defaults.export)
-    train.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
-    train.add_argument("--download", action="store_true",
-                       help="let tensorflow-datasets download the dataset if it is missing")
+    _add_run_options(train, defaults.seed)
     train.add_argument("--output-dir", default="runs/default",
                        help="where the run's files go; re-running resumes (default runs/default)")
     train.set_defaults(run=cmd_train)
@@ -258,12 +263,7 @@ def build_parser():
                       help="candidate models (default: the eight that build at 32x32)")
     tune.add_argument("--fix", action="append", metavar="NAME=VALUE",
                       help="fix a hyper-parameter, e.g. --fix se_ratio=16 (repeatable)")
-    tune.add_argument("--seed", type=int, default=tune_defaults.seed)
-    tune.add_argument("--no-xla", dest="jit_compile", action="store_false",
-                      help="do not compile with XLA (jit_compile=True is the default)")
-    tune.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
-    tune.add_argument("--download", action="store_true",
-                      help="let tensorflow-datasets download the dataset if it is missing")
+    _add_run_options(tune, tune_defaults.seed)
     tune.add_argument("--output-dir", default="runs/tune",
                       help="where the search lives; re-running resumes it (default runs/tune)")
     tune.set_defaults(run=cmd_tune)
