@@ -5,7 +5,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "applications", "convert", "data", "export", "layers", "training", "tuning", "utils", "weights",
+    "analysis", "applications", "convert", "data", "export", "layers", "training", "tuning",
+    "utils", "weights",
 )
 
 

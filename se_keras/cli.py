@@ -161,11 +161,122 @@ def cmd_tune(args):
     )
 
 
+def cmd_excitations(args):
+    from se_keras.analysis.run import analyse
+
+    _check_model_name(args.model)
+    stats, paths = analyse(
+        args.model, args.weights, args.dataset, args.classes, args.output_dir, args.split,
+        args.batch_size, args.image_size, args.data_dir, args.blocks,
+    )
+    print(f"recorded {len(stats.blocks)} SE blocks over {stats.examples} {args.split} images of "
+          f"{args.dataset}; wrote {', '.join(paths.values())}")
+
+
+def cmd_export(args):
+    from se_keras import export
+
+    _check_model_name(args.model)
+    if os.path.exists(args.output) and not args.force:
+        raise ValueError(f"{args.output} exists; add --force to replace it")
+    if args.quantize and args.format != "tflite":
+        raise ValueError(f"Only TFLite files are quantized. Received: --quantize {args.quantize} "
+                         f"with --format {args.format}")
+    model, weights_used = _model_for_export(args)
+    calibration = verification = None
+    if args.quantize == "int8":
+        calibration, verification, source = _calibration_images(args.model, model, args.calibration)
+        print(f"int8 calibration: {source}")
+    report = export.export_model(
+        model, args.output, args.format, quantize=args.quantize, representative_data=calibration,
+        verification_data=verification, batch_size=args.batch_size, opset=args.opset,
+        overwrite=args.force,
+    )
+    ops = ", ".join(f"{name} x{count}" for name, count in report.operators.items())
+    print(f"{args.model} ({weights_used}) -> {report.path}: {args.format}"
+          f"{f' {args.quantize}' if args.quantize else ''}, {report.size_bytes / 2**20:.1f} MiB, "
+          f"batch {report.batch_size or 'dynamic'}; verified in its runtime: max |difference| "
+          f"against Keras {report.max_difference:.2e} (output scale {report.output_scale:.2g}), "
+          f"same top-1 on {report.top1_agreement:.0%} of {export.VERIFICATION_BATCH} images")
+    print(f"operators: {ops}")
+
+
+def _model_for_export(args):
+    import keras
+
+    from se_keras import applications, weights
+
+    if args.weights and args.weights.endswith(".keras"):
+        if not os.path.isfile(args.weights):
+            raise ValueError(f"No such model file: {args.weights}")
+        return keras.saving.load_model(args.weights), args.weights
+    released = ("imagenet" in weights.tags(args.model) and args.classes in (None, 1000)
+                and args.input_size is None)
+    tag = args.weights or ("imagenet" if released else None)
+    options = {"classes": args.classes} if args.classes else {}
+    if args.input_size:
+        options["input_shape"] = (args.input_size, args.input_size, 3)
+    model = applications.get_model(args.model, weights=tag, **options)
+    return model, f"weights {tag}" if tag else "random weights"
+
+
+def _calibration_images(model_name, model, source, count=200, held_out=4):
+    """int8 calibration images (and a few held-out ones to verify on), preprocessed like the
+    model's input: the bundled digits, or random RGB when asked or when tfds is missing."""
+    import numpy as np
+
+    from se_keras import applications
+
+    preprocess = applications.family_module(model_name).preprocess_input
+    size = model.inputs[0].shape[1]
+    if source == "digits":
+        try:
+            from se_keras import data
+        except ImportError as error:
+            source = f"random (the digits need `pip install \"se-keras[data]\"`: {error})"
+        else:
+            def images(split, n):
+                batches = data.make_dataset("digits", split, size, n, preprocess, training=False)
+                return next(iter(batches))[0].numpy()
+
+            return (images("train", count), images("test", held_out),
+                    f"{count} images of the bundled digits dataset (verified on {held_out} "
+                    "test images)")
+    rgb = np.random.default_rng(0).uniform(0, 255, (count + held_out, size, size, 3))
+    images = np.asarray(preprocess(rgb.astype("float32")))
+    return images[:count], images[count:], f"{count} random images ({source})"
+
+
+def cmd_benchmark(args):
+    from se_keras import benchmark
+    from se_keras.benchmark import report
+
+    settings = benchmark.Settings(
+        models=tuple(args.models), runtimes=benchmark.parse_runtimes(args.runtime),
+        batch_sizes=tuple(args.batch_size), compare=args.compare, rounds=args.rounds,
+        threads=args.threads, image_size=args.image_size, train_batch_size=args.train,
+        memory=args.memory, cache_dir=args.cache_dir,
+    )
+    settings.check()  # before TensorFlow starts: a bad option fails at once
+    results = benchmark.run(settings)
+    print(report.full_text(results))
+    if args.json:
+        print(f"wrote {report.write_json(results, args.json)}")
+
+
 def _check_model_name(name):
     from se_keras import applications
 
     if name not in applications.list_models():
         raise ValueError(f"Unknown model name {name!r}; expected one of {applications.list_models()}.")
+
+
+def _batch_size(text):
+    if text in ("dynamic", "auto"):
+        return None if text == "dynamic" else text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'dynamic', got {text!r}")
+    return int(text)
 
 
 def _add_run_options(parser, seed):
@@ -178,8 +289,16 @@ def _add_run_options(parser, seed):
                         help="let tensorflow-datasets download the dataset if it is missing")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line (`se-keras CMD: error: ...`, exit 2), not a usage dump;
+    `--help` still shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="se-keras", description="Squeeze-and-Excitation networks for Keras 3."
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +386,77 @@ def build_parser():
     tune.add_argument("--output-dir", default="runs/tune",
                       help="where the search lives; re-running resumes it (default runs/tune)")
     tune.set_defaults(run=cmd_tune)
+
+    excitations = commands.add_parser(
+        "excitations", help="record every SE block's gates over a dataset; the paper's figures"
+    )
+    excitations.add_argument("model", help="model name, e.g. se_resnet18")
+    excitations.add_argument("--weights", default=None,
+                             help="tag, weights file or model.keras (default: random weights)")
+    excitations.add_argument("--dataset", default=defaults.dataset,
+                             help="tensorflow-datasets name, 'digits' (bundled) or a folder")
+    excitations.add_argument("--classes", type=int, nargs="+", default=None, metavar="ID",
+                             help="class ids to plot (default: four spread over the ids)")
+    excitations.add_argument("--blocks", nargs="+", default=None, metavar="NAME",
+                             help="SE blocks to plot (default: six spread over the depth)")
+    excitations.add_argument("--split", default="test")
+    excitations.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    excitations.add_argument("--image-size", type=int, default=0,
+                             help="input side (default: as se-keras train)")
+    excitations.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    excitations.add_argument("--output-dir", default="runs/excitations",
+                             help="where the figures and CSVs go (default runs/excitations)")
+    excitations.set_defaults(run=cmd_excitations)
+    export = commands.add_parser(
+        "export", help="write a SavedModel, TFLite or ONNX file, verified against Keras"
+    )
+    export.add_argument("model", help="model name, e.g. se_resnet50")
+    export.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"))
+    export.add_argument("--output", "-o", required=True, help="file (or SavedModel folder)")
+    export.add_argument("--weights", default=None,
+                        help="tag, weights file or model.keras (default: imagenet where "
+                             "released, unless --classes or --input-size say otherwise)")
+    export.add_argument("--input-size", type=int, default=None, help="input side")
+    export.add_argument("--classes", type=int, default=None)
+    export.add_argument("--quantize", choices=("float16", "dynamic", "int8"), default=None,
+                        help="TFLite only")
+    export.add_argument("--calibration", choices=("digits", "random"), default="digits",
+                        help="int8 calibration images (default: the bundled digits)")
+    export.add_argument("--batch-size", type=_batch_size, default="auto",
+                        help="the artifact's batch: a number or 'dynamic' (default: 1 for "
+                             "TFLite, dynamic otherwise)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    export.add_argument("--force", action="store_true", help="replace an existing output")
+    export.set_defaults(run=cmd_export)
+
+    from se_keras.benchmark import runtimes
+
+    bench = commands.add_parser(
+        "benchmark", help="time models next to their base networks in Keras, XLA, TFLite, ONNX"
+    )
+    bench.add_argument("models", nargs="*", default=["se_resnet50"], metavar="MODEL",
+                       help="models to time (default: se_resnet50)")
+    bench.add_argument("--runtime", default=",".join(runtimes.DEFAULT_RUNTIMES),
+                       help=f"comma-separated, from {', '.join(runtimes.RUNTIMES)} "
+                            f"(default {','.join(runtimes.DEFAULT_RUNTIMES)})")
+    bench.add_argument("--batch-size", type=int, nargs="+", default=[1, 32], metavar="N",
+                       help="batch sizes (default: 1 32)")
+    bench.add_argument("--compare", action="store_true",
+                       help="also the keras.applications base network (SE / base ratio) and, "
+                            "where released, the authors' PyTorch model")
+    bench.add_argument("--rounds", type=int, default=5,
+                       help="interleaved timings per network and runtime; medians are printed")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="threads of every runtime (default: all cores)")
+    bench.add_argument("--image-size", type=int, default=None,
+                       help="input side (default: the model's own)")
+    bench.add_argument("--train", type=int, default=0, metavar="BATCH",
+                       help="also time an XLA training step at this batch size")
+    bench.add_argument("--memory", action="store_true",
+                       help="also measure peak memory (one process per network and runtime)")
+    bench.add_argument("--cache-dir", default=None, help="keep exported files here")
+    bench.add_argument("--json", default=None, help="write all measurements to this file")
+    bench.set_defaults(run=cmd_benchmark)
     return parser
 
 

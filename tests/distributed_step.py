@@ -1,6 +1,7 @@
-"""One training step of the `se-keras train` model under a distribution strategy; prints the
-step's loss as JSON. Run as a subprocess by tests/test_distribution.py (device set-up must
-happen before TensorFlow or JAX start).
+"""One training step of the `se-keras train` model under a distribution strategy, through
+`se_keras.training.loop.fit` (the custom loop under multiworker); prints the step's loss as
+JSON. Run as a subprocess by tests/test_distribution.py (device set-up must happen before
+TensorFlow or JAX start).
 
     python tests/distributed_step.py none|mirrored|multiworker|data_parallel
 """
@@ -19,6 +20,7 @@ if mode == "mirrored":  # two logical CPU devices stand for two GPUs
 
 import keras  # noqa: E402
 
+from se_keras.training import loop  # noqa: E402
 from se_keras.training.config import TrainConfig  # noqa: E402
 from se_keras.training.run import build_model, distribution_scope  # noqa: E402
 
@@ -31,13 +33,10 @@ if mode != "none":
     # step must give the single-device loss on those 8.
     images, labels = np.concatenate([images, images]), np.concatenate([labels, labels])
 dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(len(images))
-options = tf.data.Options()
-options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-dataset = dataset.with_options(options)
 
 keras.utils.set_random_seed(0)
 config = TrainConfig(model="se_resnet18", strategy=mode, batch_size=len(images))
 with scope:
     model = build_model(config, num_classes=10, size=32, steps_per_epoch=1)
-history = model.fit(dataset, epochs=1, verbose=0)
+history = loop.fit(model, dataset, epochs=1, verbose=0)
 print(json.dumps({"loss": float(history.history["loss"][0]), "backend": keras.backend.backend()}))

@@ -25,7 +25,7 @@ def test_registry_lists_every_builder():
         "se_mobilenet_v2",
     ]
     assert se_keras.applications.list_models() == others + resnets[:-1] + [
-        "se_shufflenet", "se_shufflenet_v2", "senet154"]
+        "se_shufflenet", "se_shufflenet_v2", "se_vgg16", "se_vgg19", "senet154"]
     model = se_keras.applications.get_model("se_resnet18", weights=None, classes=7)
     assert model.name == "se_resnet18" and model.output.shape == (None, 7)
 

@@ -2,9 +2,10 @@
 
 import re
 
-from se_keras.applications import se_inception, se_mobilenet, se_resnet, se_shufflenet
+from se_keras.applications import se_inception, se_mobilenet, se_resnet, se_shufflenet, se_vgg
 from se_keras.applications.se_mobilenet import SEMobileNet, SEMobileNetV2
 from se_keras.applications.se_shufflenet import SEShuffleNet, SEShuffleNetV2
+from se_keras.applications.se_vgg import SEVGG16, SEVGG19
 from se_keras.applications.se_inception import SEBNInception, SEInceptionResNetV2, SEInceptionV3
 from se_keras.applications.se_resnet import (
     SENet154,
@@ -17,7 +18,7 @@ from se_keras.applications.se_resnet import (
     SEResNeXt101,
 )
 
-_FAMILIES = (se_resnet, se_inception, se_mobilenet, se_shufflenet)
+_FAMILIES = (se_resnet, se_inception, se_mobilenet, se_shufflenet, se_vgg)
 _MODELS = {name: builder for family in _FAMILIES for name, builder in family.MODELS.items()}
 
 
@@ -48,5 +49,6 @@ def family_module(name):
 __all__ = [
     "SEBNInception", "SEInceptionResNetV2", "SEInceptionV3", "SEMobileNet", "SEMobileNetV2",
     "SENet154", "SEShuffleNet", "SEShuffleNetV2", "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152",
-    "SEResNeXt50", "SEResNeXt101", "family_module", "get_model", "list_models",
+    "SEResNeXt50", "SEResNeXt101", "SEVGG16", "SEVGG19", "family_module", "get_model",
+    "list_models",
 ]

@@ -178,5 +178,9 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
 
         torch_checkpoint.load_into(model, path, torch_names)
     else:
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except ValueError as error:  # Keras' message goes on to print whole weight arrays
+            raise ValueError(f"The weights file does not fit {model_name}: "
+                             f"{str(error).splitlines()[0]} Received: weights={path!r}") from None
     return model

@@ -109,8 +109,12 @@ _NORMALISATION = {
 
 def normalizer(mode):
     """A TensorFlow-only `preprocess_input` for tf.data, for a family's `PREPROCESS_MODE`
-    (`"torch"`: (x / 255 - mean) / std; `"tf"`: x / 127.5 - 1). Backend-independent, unlike
-    calling Keras ops inside a tf.data map on the JAX or PyTorch backend."""
+    (`"torch"`: (x / 255 - mean) / std; `"tf"`: x / 127.5 - 1; `"caffe"`: BGR - mean).
+    Backend-independent, unlike calling Keras ops inside a tf.data map on the JAX or PyTorch
+    backend."""
+    if mode == "caffe":  # keras' VGG weights: BGR, minus the ImageNet mean, not scaled
+        bgr_mean = tf.constant((103.939, 116.779, 123.68), tf.float32)
+        return lambda images: images[..., ::-1] - bgr_mean
     if mode not in _NORMALISATION:
         raise ValueError(f"Unknown preprocessing mode. Received: mode={mode!r}")
     mean, std = (tf.constant(v, tf.float32) for v in _NORMALISATION[mode])

@@ -1,1 +1,228 @@
-"""Exporters (TensorFlow only): TFLite today; SavedModel and ONNX to come."""
+"""Export to SavedModel, TFLite and ONNX, each artifact run in its own runtime and compared
+with the Keras model before it is moved into place (TensorFlow backend only).
+
+    report = se_keras.export.export_model(model, "model.onnx", "onnx")
+    print(report)  # path, size, operators, max |difference| against Keras
+"""
+
+import collections
+import dataclasses
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from se_keras.utils.validation import check_choice
+
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+DEFAULT_OPSET = 17
+# Largest accepted max |difference| against Keras, as a fraction of the output scale
+# (max |output|, at least 1). Float artifacts compute the same function in another runtime;
+# the quantized ones were measured on trained and random models (docs/export.md):
+# float16 and dynamic-range stay within 2e-3 and 1e-2 of the scale, int8 within 0.2.
+TOLERANCES = {None: 1e-4, "float16": 1e-2, "dynamic": 5e-2, "int8": 0.35}
+VERIFICATION_BATCH = 4
+
+
+class ExportError(ValueError):
+    """The artifact was written but disagrees with the Keras model; nothing was kept."""
+
+
+@dataclasses.dataclass
+class ExportReport:
+    path: str
+    format: str
+    size_bytes: int
+    operators: dict  # operator name -> count, most frequent first
+    max_difference: float  # max |artifact - Keras| on the verification batch (nan: not run)
+    tolerance: float
+    output_scale: float
+    top1_agreement: float  # fraction of the verification batch with the same arg-max
+    quantize: str = None
+    batch_size: int = None  # None: dynamic
+
+    def __str__(self):
+        ops = ", ".join(f"{name} x{count}" for name, count in self.operators.items())
+        check = ("not verified" if np.isnan(self.max_difference) else
+                 f"max |difference| against Keras {self.max_difference:.2e} "
+                 f"(output scale {self.output_scale:.2e}, tolerance {self.tolerance:.1e} x scale)")
+        return (f"{self.format}{f' ({self.quantize})' if self.quantize else ''} {self.path}: "
+                f"{self.size_bytes / 2**20:.1f} MiB, batch {self.batch_size or 'dynamic'}, "
+                f"{check}; operators: {ops}")
+
+
+def export_model(model, path, format, quantize=None, representative_data=None, verify=True,
+                 batch_size="auto", opset=DEFAULT_OPSET, overwrite=False, verification_data=None):
+    """Write `model` to `path` as `format` and return an `ExportReport`.
+
+    Args:
+        model: a Keras model with one image input (TensorFlow backend).
+        path: file (`.tflite`, `.onnx`) or folder (SavedModel) to create. It appears only when
+            the export (and verification) succeeded; an existing one is an error unless
+            `overwrite=True`.
+        format: `"saved_model"`, `"tflite"` or `"onnx"`.
+        quantize: TFLite only: None (float32), `"float16"`, `"dynamic"` (int8 weights, float
+            activations) or `"int8"` (full integer with int8 input and output, calibrated on
+            `representative_data`).
+        representative_data: images (an array `(N, H, W, C)` or an iterable of such batches),
+            preprocessed like the model's input; needed for `"int8"`. Its first examples are
+            also the verification batch.
+        verify: run the artifact (TensorFlow, the LiteRT interpreter, onnxruntime) and raise
+            `ExportError` if it differs from Keras by more than the tolerance.
+        batch_size: the artifact's batch dimension: None (dynamic), an integer, or `"auto"`:
+            dynamic, except a fixed batch of 1 for TFLite models with a channel shuffle
+            (its reshape with a dynamic batch splits XNNPACK's graph; see `tflite.py`).
+        opset: ONNX opset.
+        verification_data: the batch to verify on (default: `representative_data`'s first
+            examples, else seeded random normal images).
+    """
+    check_choice("format", format, FORMATS)
+    check_choice("quantize", quantize, QUANTIZATIONS)
+    if quantize is not None and format != "tflite":
+        raise ValueError(f"Only TFLite files are quantized. Received: quantize={quantize!r} "
+                         f"with format={format!r}")
+    calibration = _as_batches(model, representative_data, "representative_data")
+    if quantize == "int8" and calibration is None:
+        raise ValueError('quantize="int8" calibrates on `representative_data` (images shaped '
+                         "like the model's input). Received: representative_data=None")
+    batch_size = _batch_size(model, format, batch_size)
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    try:
+        partial = os.path.join(staging, os.path.basename(path))
+        backend = _backend(format)
+        if format == "tflite":
+            backend.convert(model, partial, quantize, calibration, batch_size)
+        elif format == "onnx":
+            backend.convert(model, partial, opset, batch_size)
+        else:
+            backend.write(model, partial, batch_size)
+        report = _report(model, backend, partial, format, quantize, batch_size, verify,
+                         _verification_batch(model, verification_data, calibration))
+        if verify and not report.max_difference <= report.tolerance * report.output_scale:
+            raise ExportError(
+                f"the {format} artifact differs from the Keras model by "
+                f"{report.max_difference:.3e} (output scale {report.output_scale:.3e}, "
+                f"tolerance {report.tolerance:.1e} x scale); nothing was written to {path}"
+            )
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(partial, path)
+        report.path = path
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _backend(format):
+    if format == "tflite":
+        from se_keras.export import tflite as backend
+    elif format == "onnx":
+        from se_keras.export import onnx as backend
+    else:
+        from se_keras.export import saved_model as backend
+    return backend
+
+
+def _report(model, backend, path, format, quantize, batch_size, verify, images):
+    expected = np.asarray(model.predict(images, verbose=0))
+    if verify:
+        loaded = backend.load(path)
+        actual = in_batches(lambda batch: backend.predict(loaded, batch), images, batch_size)
+        difference = float(np.abs(actual - expected).max())
+        agreement = float(np.mean(actual.argmax(-1) == expected.argmax(-1)))
+    else:
+        difference = agreement = float("nan")
+    return ExportReport(
+        path=path, format=format, size_bytes=_size(path),
+        operators=dict(collections.Counter(backend.operators(path)).most_common()),
+        max_difference=difference, tolerance=TOLERANCES[quantize],
+        output_scale=max(1.0, float(np.abs(expected).max())), top1_agreement=agreement,
+        quantize=quantize, batch_size=batch_size,
+    )
+
+
+def in_batches(run, images, batch_size):
+    """`run` over `images` (float32), in chunks of a fixed `batch_size` (the last one padded
+    with zeros) or all at once when it is None."""
+    images = np.asarray(images, dtype=np.float32)
+    if batch_size is None:
+        return np.asarray(run(images))
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]),
+                                                 np.float32)])
+        outputs.append(np.asarray(run(padded))[:len(chunk)])
+    return np.concatenate(outputs)
+
+
+def _size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(path) for name in names)
+
+
+def _batch_size(model, format, batch_size):
+    if batch_size == "auto":
+        from se_keras.layers import ChannelShuffle
+
+        shuffles = any(isinstance(layer, ChannelShuffle) for layer in model.layers)
+        return 1 if format == "tflite" and shuffles else None
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise ValueError("`batch_size` must be None (dynamic), a positive integer or 'auto'. "
+                         f"Received: batch_size={batch_size!r}")
+    return batch_size
+
+
+def _input_shape(model):
+    if len(model.inputs) != 1:
+        raise ValueError(f"Only single-input models are exported. Received: a model with "
+                         f"{len(model.inputs)} inputs")
+    shape = tuple(model.inputs[0].shape[1:])
+    if None in shape:
+        raise ValueError("Export needs a fixed input size; build the model with "
+                         f"`input_shape=`. Received: input shape {shape}")
+    return shape
+
+
+def input_spec(model, batch_size):
+    """The `tf.TensorSpec` of the artifact's input, named `images`."""
+    import tensorflow as tf
+
+    return tf.TensorSpec((batch_size, *_input_shape(model)), tf.float32, name="images")
+
+
+def _as_batches(model, data, name):
+    """`data` as a list of float32 arrays shaped like the model's input, or None."""
+    if data is None:
+        return None
+    batches = [np.asarray(data, dtype=np.float32)] if hasattr(data, "shape") else [
+        np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch, dtype=np.float32)
+        for batch in data
+    ]
+    shape = _input_shape(model)
+    for batch in batches:
+        if batch.ndim != 4 or batch.shape[1:] != shape:
+            raise ValueError(f"`{name}` must hold images shaped (N, {', '.join(map(str, shape))})."
+                             f" Received: a batch of shape {batch.shape}")
+    return batches
+
+
+def _verification_batch(model, data, calibration):
+    batches = _as_batches(model, data, "verification_data") or calibration
+    if batches:
+        return np.concatenate(batches)[:VERIFICATION_BATCH]
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((VERIFICATION_BATCH, *_input_shape(model)), dtype=np.float32)
+
+
+__all__ = ["FORMATS", "QUANTIZATIONS", "ExportError", "ExportReport", "export_model"]

@@ -1,31 +1,58 @@
-"""Keras model -> TFLite flatbuffer (builtin operators only), and running one."""
+"""Keras model -> TFLite flatbuffer (builtin operators only, optionally quantized), and running
+one with the LiteRT interpreter (XNNPACK by default)."""
 
 import os
 import tempfile
 
 import numpy as np
 
+CALIBRATION_EXAMPLES = 200  # full-integer calibration: the first examples of the data given
 
-def convert(model, path):
-    """Write `model` as a float32 TFLite file at `path` (atomically); returns the path.
+
+def convert(model, path, quantize=None, representative_data=None, batch_size=1):
+    """Write `model` as a TFLite file at `path`; returns the path.
 
     Only TFLite builtin operators are allowed, so the file runs on any TFLite runtime
     without the Flex delegate; a model that needs more fails here, not on the phone.
+    `batch_size=None` gives a dynamic batch; a fixed one lets the converter fold the batch
+    into reshapes (ShuffleNet's channel shuffle with a dynamic batch was measured to split
+    XNNPACK's graph into 33 partitions: 3.6 ms against 2.2 ms at batch 1).
     """
     import tensorflow as tf
 
+    from se_keras.export import saved_model
     from se_keras.weights.download import atomic_path
 
-    with tempfile.TemporaryDirectory() as saved_model:
-        model.export(saved_model, format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    with tempfile.TemporaryDirectory() as folder:
+        saved_model.write(model, folder, batch_size)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = converter.inference_output_type = tf.int8
+            converter.representative_dataset = _examples(representative_data)
         flatbuffer = converter.convert()
     path = os.path.abspath(path)
     with atomic_path(path) as partial:
         with open(partial, "wb") as file:
             file.write(flatbuffer)
     return path
+
+
+def _examples(batches):
+    def generate():
+        count = 0
+        for batch in batches:
+            for image in batch:
+                if count == CALIBRATION_EXAMPLES:
+                    return
+                count += 1
+                yield [image[None]]
+    return generate
 
 
 def interpreter(path, num_threads=None):
@@ -40,12 +67,45 @@ def interpreter(path, num_threads=None):
     return runner
 
 
+load = interpreter
+
+
 def predict(runner, images):
-    """Run a TFLite interpreter over a batch, one example at a time (the file's batch is 1)."""
+    """Run a TFLite interpreter over a float batch; quantized (int8) inputs and outputs are
+    converted with the file's scale and zero point."""
+    from se_keras.export import in_batches
+
     inputs, outputs = runner.get_input_details()[0], runner.get_output_details()[0]
-    results = []
-    for image in np.asarray(images, dtype=np.float32):
-        runner.set_tensor(inputs["index"], image[None])
+    fixed = int(inputs["shape_signature"][0])
+
+    def run(batch):
+        if fixed == -1 and runner.get_input_details()[0]["shape"][0] != len(batch):
+            runner.resize_tensor_input(inputs["index"], batch.shape)
+            runner.allocate_tensors()
+        runner.set_tensor(inputs["index"], _quantize(batch, inputs))
         runner.invoke()
-        results.append(runner.get_tensor(outputs["index"])[0])
-    return np.stack(results)
+        return _dequantize(runner.get_tensor(outputs["index"]), outputs)
+
+    return in_batches(run, images, None if fixed == -1 else fixed)
+
+
+def _quantize(values, details):
+    scale, zero_point = details["quantization"]
+    if not scale:
+        return values.astype(details["dtype"])
+    info = np.iinfo(details["dtype"])
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(details["dtype"])
+
+
+def _dequantize(values, details):
+    scale, zero_point = details["quantization"]
+    return values.astype(np.float32) if not scale else (values.astype(np.float32) - zero_point) * scale
+
+
+def operators(path):
+    """Operator names in execution order, as TFLite's own kernels see them (no delegate)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    runner = Interpreter(model_path=str(path),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return [op["op_name"] for op in runner._get_ops_details()]

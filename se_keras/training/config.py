@@ -62,9 +62,10 @@ class TrainConfig:
             return self.learning_rate
         return 0.1 * self.batch_size / 256 if self.optimizer == "sgd" else 1e-3
 
-    def claim(self, output_dir):
+    def claim(self, output_dir, write=True):
         """Write this configuration to `output_dir`, or check it equals the one there
-        (a re-run resumes; a different run must not mix into the same folder)."""
+        (a re-run resumes; a different run must not mix into the same folder). With
+        `write=False` (a multi-worker run's workers other than the chief) it only checks."""
         path = os.path.join(output_dir, "config.json")
         mine = dataclasses.asdict(self)
         if os.path.exists(path):
@@ -76,6 +77,8 @@ class TrainConfig:
                     f"{output_dir} holds a different run's configuration (differs in: "
                     f"{', '.join(changed)}); use another --output-dir."
                 )
+            return
+        if not write:
             return
         os.makedirs(output_dir, exist_ok=True)
         with open(path + ".partial", "w") as file:

@@ -2,13 +2,16 @@
 
 import contextlib
 import csv
+import functools
 import json
 import os
+import tempfile
 import warnings
 
 import keras
 import numpy as np
 
+from se_keras.training import loop
 from se_keras.training.config import TrainConfig
 from se_keras.training.schedule import WarmupSchedule
 
@@ -62,7 +65,16 @@ def _trim_history(path, epochs):
 
 
 def distribution_scope(name):
-    """The scope a model is built and compiled in, for `--strategy name`.
+    """The scope a model is built and compiled in, for `--strategy name`."""
+    return _scope(distribution_strategy(name))
+
+
+def _scope(strategy):
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def distribution_strategy(name):
+    """The tf.distribute strategy of `--strategy name` (None on the other backends).
 
     `mirrored` (local GPUs) and `multiworker` (configured by TF_CONFIG) are tf.distribute
     strategies, on the TensorFlow backend; `data_parallel` is Keras' own distribution API
@@ -77,14 +89,14 @@ def distribution_scope(name):
     if name == "data_parallel":
         keras.distribution.set_distribution(keras.distribution.DataParallel())
     if backend != "tensorflow":
-        return contextlib.nullcontext()
+        return None
     import tensorflow as tf
 
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy().scope()
+        return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy().scope()
-    return tf.distribute.get_strategy().scope()  # the default, single-device strategy
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()  # the default, single-device strategy
 
 
 def _datasets(config, info):
@@ -93,17 +105,19 @@ def _datasets(config, info):
     # Normalise with TensorFlow ops inside tf.data, whatever the Keras backend.
     preprocess = data.normalizer(applications.family_module(config.model).PREPROCESS_MODE)
     size = config.image_size or (32 if (info.image_side or 224) <= data.pipeline.SMALL_IMAGE else 224)
+    # Workers share out each global batch: they must all produce the batches in one order.
+    deterministic = config.strategy == "multiworker"
 
     def one_hot(images, labels):
         return images, keras.ops.one_hot(labels, info.num_classes)
 
     train = data.make_dataset(
         config.dataset, "train", size, config.batch_size, preprocess, training=True,
-        seed=config.seed, data_dir=config.data_dir, drop_remainder=True,
+        seed=config.seed, data_dir=config.data_dir, drop_remainder=True, deterministic=deterministic,
     ).map(one_hot)
     test = data.make_dataset(
         config.dataset, "test", size, config.batch_size, preprocess, training=False,
-        data_dir=config.data_dir,
+        data_dir=config.data_dir, deterministic=deterministic,
     ).map(one_hot)
     return train, test, size
 
@@ -160,43 +174,59 @@ def train(config, output_dir, download=False):
 
     config.check()
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
-    scope = distribution_scope(config.strategy)
+    strategy = distribution_strategy(config.strategy)
+    # Only the chief writes into `output_dir`: TF_CONFIG's chief or worker 0 under multiworker.
+    chief = strategy is None or strategy.extended.should_checkpoint
     info = data.dataset_info(config.dataset, config.data_dir, download)
     info.check_split("train")
     info.check_split("test")
     info.check_batch_size(config.batch_size)
-    config.claim(output_dir)  # only once the run can start: a refused run leaves nothing
+    # Only once the run can start: a refused run leaves nothing.
+    config.claim(output_dir, write=chief)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     train_data, test_data, size = _datasets(config, info)
     steps = info.split_sizes["train"] // config.batch_size
+    new_model = functools.partial(build_model, config, info.num_classes, size, steps)
+    # The other workers resume from the chief's checkpoint, and write theirs (each save, like
+    # every step, has to run on all workers) into a folder dropped at the end.
+    folder = (contextlib.nullcontext(output_dir) if chief
+              else tempfile.TemporaryDirectory(prefix="se-keras-worker-"))
+    with folder as write_dir:
+        return _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model)
 
+
+def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model):
+    """Fit (resuming from `output_dir`), evaluate, and, when `write_dir` is `output_dir`,
+    plot, export and write the summary there."""
     done = _completed_epochs(output_dir)
-    history = os.path.join(output_dir, "history.csv")
+    history = os.path.join(write_dir, "history.csv")
     _trim_history(history, done)
-    with scope:
+    with _scope(strategy):
         if done:
             model = keras.saving.load_model(os.path.join(output_dir, CHECKPOINT))
         else:
-            model = build_model(config, info.num_classes, size, steps)
+            model = new_model()
     if done < config.epochs:
-        model.fit(
-            train_data, validation_data=test_data, epochs=config.epochs, initial_epoch=done,
+        loop.fit(
+            model, train_data, config.epochs, initial_epoch=done, validation_data=test_data,
             callbacks=[
                 keras.callbacks.CSVLogger(history, append=True),
-                keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
-                _EpochCheckpoint(output_dir),
+                keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")),
+                _EpochCheckpoint(write_dir),
             ],
         )
-    results = model.evaluate(test_data, return_dict=True, verbose=0)
-    model.save(os.path.join(output_dir, "model.keras"))
-    plot_curves(history, os.path.join(output_dir, "curves.png"))
+    results = loop.evaluate(model, test_data)
+    model.save(os.path.join(write_dir, "model.keras"))
     summary = {
         "model": config.model, "dataset": config.dataset, "epochs": config.epochs,
         "test_accuracy": float(results["accuracy"]), "test_top5": float(results["top5"]),
         "exported": {},
     }
+    if write_dir != output_dir:
+        return summary
+    plot_curves(history, os.path.join(output_dir, "curves.png"))
     if config.export == "tflite":
         summary["exported"]["tflite"] = _export_tflite(model, test_data, output_dir)
     _write_json(os.path.join(output_dir, "summary.json"), summary)

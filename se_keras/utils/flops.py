@@ -57,6 +57,8 @@ def _squeeze_excite(layer, in_shape, out_shape):
     pixels = math.prod(hw) * layer.channels
     # Squeeze: one add per input value (max pooling: one compare, counted alike);
     # excitation: the two FC layers; scale: one multiply per input value.
+    if layer.pooling is None:  # no squeeze: the FC layers run at every position
+        return 2 * layer.channels * layer.hidden * math.prod(hw) + pixels
     return pixels + 2 * layer.channels * layer.hidden + pixels
 
 

@@ -1,0 +1,92 @@
+"""What is measured: each SE network next to the network a user would otherwise pick."""
+
+import dataclasses
+
+# The keras.applications network each SE model extends. Families keras does not ship
+# (ResNeXt, ShuffleNet, SENet-154, BN-Inception, ResNet-18/34) are compared with our own
+# builder at `se_ratio=None`, which for the families above builds exactly keras' network.
+KERAS_BASES = {
+    "se_resnet50": "ResNet50",
+    "se_resnet101": "ResNet101",
+    "se_resnet152": "ResNet152",
+    "se_inception_v3": "InceptionV3",
+    "se_inception_resnet_v2": "InceptionResNetV2",
+    "se_mobilenet": "MobileNet",
+    "se_mobilenet_v2": "MobileNetV2",
+    "se_vgg16": "VGG16",
+    "se_vgg19": "VGG19",
+}
+
+# Multiply-adds the paper states (its "GFLOPs"), SE network and its baseline (PAPER.md).
+PAPER_MACS = {
+    "se_resnet50": (3.87e9, 3.86e9),
+    "se_resnet101": (7.60e9, 7.58e9),
+    "se_resnet152": (11.32e9, 11.30e9),
+    "se_resnext50": (4.25e9, 4.24e9),
+    "se_resnext101": (8.00e9, 7.99e9),
+    "se_vgg16": (15.48e9, 15.47e9),
+    "se_bn_inception": (2.04e9, 2.03e9),
+    "se_inception_resnet_v2": (11.76e9, 11.75e9),
+    "se_mobilenet": (572e6, 569e6),
+    "se_shufflenet": (142e6, 140e6),
+    "senet154": (20.7e9, None),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    model: str  # the SE model this row belongs to (registry name)
+    role: str  # "se" or "base"
+    label: str  # what the tables print
+    image_size: int  # input side (the model's default unless asked otherwise)
+
+    def build(self):
+        """The Keras model, with seeded random weights (timing does not depend on them)."""
+        import keras
+
+        from se_keras import applications
+
+        keras.utils.set_random_seed(0)
+        shape = (self.image_size, self.image_size, 3)
+        if self.role == "se":
+            return applications.get_model(self.model, weights=None, input_shape=shape)
+        if self.model in KERAS_BASES:
+            builder = getattr(keras.applications, KERAS_BASES[self.model])
+            return builder(weights=None, input_shape=shape)
+        return applications.get_model(self.model, weights=None, input_shape=shape, se_ratio=None)
+
+    @property
+    def paper_macs(self):
+        macs = PAPER_MACS.get(self.model, (None, None))
+        return macs[0] if self.role == "se" else macs[1]
+
+    @property
+    def has_reference(self):
+        """Whether the authors' PyTorch network exists for this row."""
+        from se_keras.convert import reference
+
+        return self.role == "se" and self.model in reference.REFERENCE_BUILDERS
+
+
+def default_size(model):
+    """The builder's default input side (299 for the Inceptions, else 224)."""
+    from se_keras import applications
+
+    spec = getattr(applications.family_module(model), "SPECS", {}).get(model)
+    return getattr(spec, "default_size", 224)
+
+
+def networks(model, image_size=None, compare=True):
+    """The SE network `model` and, with `compare`, its base network."""
+    from se_keras import applications
+
+    if model not in applications.list_models():
+        raise ValueError(f"Unknown model name. Expected one of {applications.list_models()}. "
+                         f"Received: model={model!r}")
+    size = image_size or default_size(model)
+    rows = [Network(model, "se", model, size)]
+    if compare:
+        base = (f"{KERAS_BASES[model]} (keras.applications)" if model in KERAS_BASES
+                else f"{model} se_ratio=None")
+        rows.append(Network(model, "base", base, size))
+    return rows

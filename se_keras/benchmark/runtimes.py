@@ -1,0 +1,221 @@
+"""The runtimes a network is timed in. Each gives a callable that runs one prepared batch.
+
+Keras, XLA and the exports need the TensorFlow backend; `torch` is the authors' PyTorch
+network (Cadene's `senet.py`), available for the six released architectures.
+"""
+
+import glob
+import hashlib
+import os
+import sys
+
+import numpy as np
+
+from se_keras.utils.validation import check_choice
+
+RUNTIMES = {
+    "eager": "Keras, eager (op by op)",
+    "keras": "Keras in a tf.function graph (no XLA)",
+    "xla": "Keras in a tf.function compiled with XLA (jit_compile=True)",
+    "tflite": "TFLite float32, LiteRT interpreter with XNNPACK",
+    "tflite-int8": "TFLite full integer (int8 in and out), LiteRT with XNNPACK",
+    "onnx": "ONNX (tf2onnx), onnxruntime CPUExecutionProvider",
+    "torch": "the authors' PyTorch network, channels_last, torch.inference_mode",
+}
+DEFAULT_RUNTIMES = ("keras", "xla", "tflite", "onnx")
+# The exported file behind a runtime: (format, quantize).
+EXPORTS = {"tflite": ("tflite", None), "tflite-int8": ("tflite", "int8"), "onnx": ("onnx", None)}
+CALIBRATION_IMAGES = 8  # int8 calibration; timing does not depend on how well it is calibrated
+
+
+def parse_runtimes(text):
+    """`"keras,xla"` -> `("keras", "xla")`, each checked."""
+    names = tuple(name.strip() for name in str(text).split(",") if name.strip())
+    if not names:
+        raise ValueError(f"--runtime needs at least one of {', '.join(RUNTIMES)}. "
+                         f"Received: --runtime {text!r}")
+    for name in names:
+        if name not in RUNTIMES:
+            raise ValueError(f"Unknown runtime {name!r}; expected a comma-separated list of "
+                             f"{', '.join(RUNTIMES)}. Received: --runtime {text}")
+    return names
+
+
+def applies(runtime, network):
+    """Whether `runtime` can run `network` (the authors' PyTorch model exists only for some)."""
+    return runtime != "torch" or network.has_reference
+
+
+def configure_threads(threads):
+    """Ask every runtime for `threads` intra-op threads; returns what TensorFlow uses (it can
+    be set only before TensorFlow starts; None: its default, all cores)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already running: keep its setting
+        pass
+    if "torch" in sys.modules or _has_torch():
+        import torch
+
+        torch.set_num_threads(threads)
+    return tf.config.threading.get_intra_op_parallelism_threads() or None
+
+
+def _has_torch():
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def images(network, batch_size, seed=0):
+    """The batch every runtime runs: seeded standard-normal float32 NHWC images."""
+    rng = np.random.default_rng(seed)
+    size = network.image_size
+    return rng.standard_normal((batch_size, size, size, 3), dtype=np.float32)
+
+
+def load(runtime, network, batch_size, threads, model=None, path=None):
+    """A callable running one batch of `network` in `runtime`.
+
+    `model` is the Keras model (eager, keras, xla); `path` the exported file (tflite,
+    tflite-int8, onnx). Preparation (compilation, allocation) happens on the first call,
+    which the timing harness leaves out as warm-up.
+    """
+    check_choice("runtime", runtime, tuple(RUNTIMES))
+    x = images(network, batch_size)
+    if runtime in ("eager", "keras", "xla"):
+        return _keras(model, x, runtime)
+    if runtime == "torch":
+        return _torch(network, x, threads)
+    if runtime == "onnx":
+        from se_keras.export import onnx
+
+        session = onnx.load(path, num_threads=threads)
+        feed = {session.get_inputs()[0].name: x}
+        return lambda: session.run(None, feed)
+    return _tflite(path, x, threads)
+
+
+def _keras(model, x, runtime):
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    if runtime == "eager":
+        return lambda: model(x, training=False).numpy()
+    function = tf.function(lambda t: model(t, training=False), jit_compile=runtime == "xla")
+    return lambda: function(x).numpy()
+
+
+def _tflite(path, x, threads):
+    from se_keras.export import tflite
+
+    runner = tflite.interpreter(path, num_threads=threads)
+    details = runner.get_input_details()[0]
+    if tuple(details["shape"]) != x.shape:
+        runner.resize_tensor_input(details["index"], x.shape, strict=True)
+        runner.allocate_tensors()
+    # int8 files take int8 input: quantized here, once, outside the timed call.
+    batch = tflite._quantize(x, details)
+    output = runner.get_output_details()[0]["index"]
+
+    def run():
+        runner.set_tensor(details["index"], batch)
+        runner.invoke()
+        return runner.get_tensor(output)
+
+    return run
+
+
+def _torch(network, x, threads):
+    import torch
+
+    from se_keras.convert import reference
+
+    senet = reference.load_senet_module()
+    if senet is None:
+        raise ImportError("The authors' PyTorch network needs torch and "
+                          "`pip install --no-deps pretrainedmodels`")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    builder = getattr(senet, reference.REFERENCE_BUILDERS[network.model])
+    net = builder(pretrained=None).eval().to(memory_format=torch.channels_last)
+    batch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(
+        memory_format=torch.channels_last)
+
+    def run():
+        with torch.inference_mode():
+            return net(batch)
+
+    return run
+
+
+class Artifacts:
+    """Exported files (`se_keras.export.export_model`), made once per network and format.
+
+    With a `directory` they are kept there, under a key made of the model's configuration,
+    the format and the sources of the layers, builders and exporters, so a later run reuses
+    them until one of those changes; without, they live in a temporary folder.
+    """
+
+    def __init__(self, directory=None, log=None):
+        import tempfile
+
+        self._temporary = None if directory else tempfile.TemporaryDirectory(prefix="se-bench-")
+        self.directory = directory or self._temporary.name
+        self.log = log or (lambda message: None)
+
+    def get(self, runtime, network, model, batch_size):
+        """Path of `network`'s file for `runtime` that runs `batch_size`, exported now if
+        it is not there: one with a dynamic batch where the exporter allows (`"auto"`),
+        else one per batch size (TFLite files of channel-shuffle networks)."""
+        format, quantize = EXPORTS[runtime]
+        stem = os.path.join(self.directory, f"{network.label.split()[0]}-{runtime}-"
+                                            f"{_digest(model.get_config(), runtime, network.label)}")
+        suffix = ".tflite" if format == "tflite" else ".onnx"
+
+        def name(batch):
+            return f"{stem}-b{batch}{suffix}"
+
+        for batch in ("dynamic", batch_size):
+            if os.path.exists(name(batch)):
+                return name(batch)
+        if not glob.glob(name("*")):  # never exported: ask for a dynamic batch
+            report = self._export(network, model, name("auto"), runtime, "auto")
+            auto = report.batch_size or "dynamic"
+            os.replace(report.path, name(auto))
+            if auto in ("dynamic", batch_size):
+                return name(auto)
+        return self._export(network, model, name(batch_size), runtime, batch_size).path
+
+    def _export(self, network, model, path, runtime, batch_size):
+        from se_keras.export import export_model
+
+        format, quantize = EXPORTS[runtime]
+        self.log(f"exporting {network.label} ({runtime}, batch {batch_size})")
+        calibration = images(network, CALIBRATION_IMAGES, seed=1) if quantize else None
+        return export_model(model, path, format, quantize=quantize, verify=False,
+                            representative_data=calibration, batch_size=batch_size,
+                            overwrite=True)
+
+    def cleanup(self):
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+
+def _digest(*parts):
+    """Key of an exported file: its inputs and the package sources that shape it."""
+    import se_keras
+
+    root = os.path.dirname(se_keras.__file__)
+    digest = hashlib.sha256()
+    for folder in ("layers", "applications", "export"):
+        for name in sorted(os.listdir(os.path.join(root, folder))):
+            if name.endswith(".py"):
+                with open(os.path.join(root, folder, name), "rb") as file:
+                    digest.update(file.read())
+    import tensorflow as tf
+
+    for part in (tf.__version__, *parts):
+        digest.update(str(part).encode())
+    return digest.hexdigest()[:12]

@@ -1,0 +1,196 @@
+"""Measure SE networks next to their base networks across runtimes; results as plain data."""
+
+import dataclasses
+import gc
+import os
+import platform
+import sys
+
+import numpy as np
+
+from se_keras.benchmark import memory, networks, runtimes, timing
+from se_keras.utils.validation import check_positive
+
+
+@dataclasses.dataclass
+class Settings:
+    models: tuple = ("se_resnet50",)
+    runtimes: tuple = runtimes.DEFAULT_RUNTIMES
+    batch_sizes: tuple = (1, 32)
+    compare: bool = True  # the base network, and the authors' PyTorch model where it exists
+    rounds: int = 5  # interleaved timings per task; medians are reported
+    threads: int = None  # intra-op threads of every runtime (default: all cores)
+    image_size: int = None  # default: each model's own (224, 299 for the Inceptions)
+    train_batch_size: int = 0  # > 0: also time an XLA training step at this batch size
+    memory: bool = False  # peak memory per network and runtime (a process each)
+    cache_dir: str = None  # keep exported files here between runs
+    min_seconds: float = 0.1  # repeat short calls within a round until this long
+
+    def check(self):
+        from se_keras import applications
+
+        for model in self.models:
+            if model not in applications.list_models():
+                raise ValueError(f"Unknown model name {model!r}; expected one of "
+                                 f"{applications.list_models()}.")
+        for name in self.runtimes:
+            runtimes.parse_runtimes(name)
+        for size in self.batch_sizes:
+            check_positive("batch_size", size)
+        check_positive("rounds", self.rounds)
+        if self.threads is not None:
+            check_positive("threads", self.threads)
+        if self.image_size is not None and self.image_size < 32:
+            raise ValueError(f"--image-size must be at least 32. Received: {self.image_size}")
+        if self.train_batch_size:
+            check_positive("train_batch_size", self.train_batch_size)
+
+
+def run(settings, log=None):
+    """Run the benchmark; returns a JSON-ready dict (see `report` for the tables)."""
+    settings.check()
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    threads = settings.threads or os.cpu_count()
+    tf_threads = runtimes.configure_threads(threads)
+    artifacts = runtimes.Artifacts(settings.cache_dir, log)
+    results = {"settings": dataclasses.asdict(settings), "machine": _machine(threads, tf_threads),
+               "networks": [], "inference": [], "training": [], "memory": []}
+    try:
+        for model in settings.models:
+            _measure_model(model, settings, threads, artifacts, results, log)
+    finally:
+        artifacts.cleanup()
+    results["machine"]["load_average_after"] = timing.load_average()
+    return results
+
+
+def _measure_model(model, settings, threads, artifacts, results, log):
+    from se_keras.utils.flops import count_macs
+
+    rows = networks.networks(model, settings.image_size, settings.compare)
+    built = {}
+    for network in rows:
+        keras_model = network.build()
+        built[network.label] = keras_model
+        results["networks"].append({
+            **dataclasses.asdict(network),
+            "parameters": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
+            "macs": count_macs(keras_model), "paper_macs": network.paper_macs,
+        })
+    names = list(settings.runtimes)
+    if settings.compare and "torch" not in names and rows[0].has_reference and _torch_ready():
+        names.append("torch")
+    for batch_size in settings.batch_sizes:
+        tasks, errors = {}, {}
+        for network in rows:
+            for runtime in (n for n in names if runtimes.applies(n, network)):
+                key = (network.label, runtime)
+                try:
+                    path = (artifacts.get(runtime, network, built[network.label], batch_size)
+                            if runtime in runtimes.EXPORTS else None)
+                    tasks[key] = runtimes.load(runtime, network, batch_size, threads,
+                                               model=built[network.label], path=path)
+                except Exception as error:  # one runtime failing must not end the run
+                    errors[key] = _one_line(error)
+                    log(f"{network.label} ({runtime}): failed: {errors[key]}")
+        log(f"timing {model} at batch {batch_size}: {len(tasks)} tasks x {settings.rounds} "
+            "rounds (interleaved)")
+        samples, failed = _interleave_guarded(tasks, settings)
+        errors.update(failed)
+        for (label, runtime), seconds in samples.items():
+            results["inference"].append(_record(model, label, runtime, batch_size, seconds))
+        for (label, runtime), message in errors.items():
+            results["inference"].append({"model": model, "network": label, "runtime": runtime,
+                                         "batch_size": batch_size, "error": message})
+        del tasks
+        gc.collect()
+    if settings.train_batch_size:
+        _measure_training(model, rows, built, settings, results, log)
+    if settings.memory:
+        batch_size = max(settings.batch_sizes)
+        for network in rows:
+            for runtime in (n for n in names if runtimes.applies(n, network)):
+                log(f"peak memory: {network.label} ({runtime}, batch {batch_size})")
+                entry = {"model": model, "network": network.label, "runtime": runtime,
+                         "batch_size": batch_size}
+                try:
+                    path = (artifacts.get(runtime, network, built[network.label], batch_size)
+                            if runtime in runtimes.EXPORTS else None)
+                    entry["peak_bytes"] = memory.measure(runtime, network, batch_size, threads, path)
+                except Exception as error:
+                    entry["error"] = _one_line(error)
+                results["memory"].append(entry)
+
+
+def _interleave_guarded(tasks, settings):
+    """`timing.interleave`, after dropping the tasks whose first call fails."""
+    failed = {}
+    for key, task in list(tasks.items()):
+        try:
+            task()  # warm-up: compiles, allocates
+        except Exception as error:
+            failed[key] = _one_line(error)
+            del tasks[key]
+    samples = timing.interleave(tasks, settings.rounds, warmup=0,
+                                min_seconds=settings.min_seconds)
+    return samples, failed
+
+
+def _measure_training(model, rows, built, settings, results, log):
+    import keras
+
+    batch_size = settings.train_batch_size
+    tasks = {}
+    for network in rows:
+        net = built[network.label]
+        net.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                    loss="sparse_categorical_crossentropy", jit_compile=True)
+        x = runtimes.images(network, batch_size)
+        y = np.random.default_rng(0).integers(0, net.output.shape[-1], batch_size)
+        tasks[network.label] = lambda net=net, x=x, y=y: net.train_on_batch(x, y)
+    log(f"timing {model} training steps (XLA) at batch {batch_size}")
+    for label, seconds in timing.interleave(tasks, settings.rounds, warmup=2).items():
+        results["training"].append(_record(model, label, "xla", batch_size, seconds))
+
+
+def _record(model, label, runtime, batch_size, seconds):
+    median = timing.median(seconds)
+    return {"model": model, "network": label, "runtime": runtime, "batch_size": batch_size,
+            "seconds": seconds, "median_s": median, "spread": timing.spread(seconds),
+            "images_per_s": batch_size / median}
+
+
+def _one_line(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _torch_ready():
+    from se_keras.convert import reference
+
+    return reference.load_senet_module() is not None
+
+
+def _machine(threads, tf_threads):
+    import importlib.metadata
+
+    versions = {}
+    for package in ("tensorflow", "keras", "ai-edge-litert", "onnxruntime", "tf2onnx", "torch"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
+            "tensorflow_threads": tf_threads, "python": platform.python_version(),
+            "versions": versions, "load_average_before": timing.load_average()}
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

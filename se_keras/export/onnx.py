@@ -1,0 +1,91 @@
+"""ONNX through tf2onnx, with a dynamic batch axis and plain grouped `Conv` nodes."""
+
+import contextlib
+import warnings
+
+import numpy as np
+
+
+def convert(model, path, opset, batch_size=None):
+    """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check)."""
+    try:
+        import onnx
+        import tf2onnx  # noqa: F401  (model.export needs it; fail early with the hint)
+    except ImportError:
+        raise ImportError('ONNX export needs tf2onnx and onnx: pip install "se-keras[export]"') \
+            from None
+    from se_keras.export import input_spec
+
+    if not isinstance(opset, int) or not 13 <= opset <= 18:
+        raise ValueError(f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
+                         f"). Received: opset={opset!r}")
+    with direct_grouped_convolutions(model), warnings.catch_warnings():
+        # Keras' numpy-2 shim for tf2onnx probes the removed `np.object` (FutureWarning).
+        warnings.simplefilter("ignore", FutureWarning)
+        model.export(path, format="onnx", input_signature=[input_spec(model, batch_size)],
+                     opset_version=opset, verbose=False)
+    onnx.checker.check_model(path, full_check=True)
+    wrapped = [op for op in operators(path) if op.endswith("PartitionedCall")]
+    if wrapped:
+        raise ValueError(f"tf2onnx left TensorFlow function calls in the graph: {wrapped}")
+    return path
+
+
+@contextlib.contextmanager
+def direct_grouped_convolutions(model):
+    """While tracing for tf2onnx: grouped `Conv2D`s call `tf.nn.convolution` directly.
+
+    On the TensorFlow backend Keras runs a grouped convolution inside a nested jit-compiled
+    function, which tf2onnx turns into an invalid `StatefulPartitionedCall` node. TensorFlow's
+    own convolution accepts the `(kh, kw, C / groups, filters)` kernel and tf2onnx maps it to
+    one ONNX `Conv` with `group`. Only the trace is affected: Keras keeps its own path for
+    running the model (a direct grouped convolution fails in graph mode without oneDNN).
+    """
+    import keras
+    import tensorflow as tf
+
+    def direct(layer):
+        def convolution_op(inputs, kernel):
+            return tf.nn.convolution(
+                inputs, kernel, strides=list(layer.strides), padding=layer.padding.upper(),
+                dilations=list(layer.dilation_rate),
+                data_format="NHWC" if layer.data_format == "channels_last" else "NCHW",
+            )
+        return convolution_op
+
+    grouped = [layer for layer in _all_layers(model)
+               if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
+    for layer in grouped:
+        layer.convolution_op = direct(layer)  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        for layer in grouped:
+            del layer.convolution_op
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def load(path, num_threads=None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if num_threads:
+        options.intra_op_num_threads = num_threads
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def predict(session, images):
+    (name,) = [spec.name for spec in session.get_inputs()]
+    return session.run(None, {name: np.asarray(images, dtype=np.float32)})[0]
+
+
+def operators(path):
+    import onnx
+
+    return [node.op_type for node in onnx.load(path).graph.node]

@@ -1,0 +1,162 @@
+"""Every model on the TensorFlow, JAX and PyTorch backends, and under XLA (issue 9).
+
+The backend is fixed when keras is imported, so each backend runs in its own process
+(tests/backend_worker.py), all three at once: TensorFlow builds each model with random
+weights and random BatchNorm statistics and saves it; JAX and torch load its `.keras` file,
+and its `.weights.h5` into a fresh build, run the same input and one `fit` step, and save
+their own `.keras` files, which this (TensorFlow) process loads back. The default tier takes
+one model per family, the slow tier every other registered model (with a `fit` step
+compiled by XLA on TensorFlow too: the default tier's TensorFlow training is in each
+family's own tests).
+
+Tolerances: 1e-4 absolute on logits of order one between backends (different kernels sum
+in different orders; measured up to ~1e-6), 1e-5 between XLA and non-compiled TensorFlow.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from se_keras.applications import _FAMILIES, list_models
+
+WORKER = os.path.join(os.path.dirname(__file__), "backend_worker.py")
+READERS = ("jax", "torch")
+# The cheapest model of each family stands for it in the default tier (a family added
+# later: its first model).
+CHEAP = ("se_resnet18", "se_bn_inception", "se_mobilenet", "se_shufflenet", "se_vgg16")
+DEFAULT = [next((n for n in CHEAP if n in f.MODELS), next(iter(f.MODELS))) for f in _FAMILIES]
+SLOW = [name for name in list_models() if name not in DEFAULT]
+SIZES = {"se_inception_v3": 75, "se_inception_resnet_v2": 75,  # their smallest input
+         "se_mobilenet_v2": 224, "se_shufflenet_v2": 224}  # small enough for full size
+TIMEOUT = 3600
+
+CASES = [pytest.param(name, id=name) for name in DEFAULT] + [
+    pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
+
+
+def _selected(session, module):
+    """The models of this module's selected tests, in registry order."""
+    names = {item.callspec.params.get("name") for item in session.items
+             if item.module is module and hasattr(item, "callspec")}
+    return [name for name in DEFAULT + SLOW if name in names]
+
+
+def _start(directory, backend, specs, source=None):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, WORKER, directory, *specs, *(["--source", source] if source else [])]
+    log = open(os.path.join(directory, f"{backend}.log"), "w")
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait(directory, processes):
+    """Wait for every worker; on the first failure stop the others and show its log."""
+    deadline = time.time() + TIMEOUT
+    while any(p.poll() is None for p in processes.values()) and time.time() < deadline:
+        failed = [b for b, p in processes.items() if p.poll() not in (None, 0)]
+        if failed:
+            break
+        time.sleep(1)
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for backend, process in processes.items():
+        if process.returncode:
+            with open(os.path.join(directory, f"{backend}.log")) as file:
+                pytest.fail(f"the {backend} worker failed:\n{file.read()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def run(request, tmp_path_factory):
+    """All three backends on the selected models; `run.result(backend, name)` and
+    `run.output(backend, name, kind)` read what they wrote."""
+    names = _selected(request.session, request.module)
+    directory = str(tmp_path_factory.mktemp("backends"))
+    rng = np.random.default_rng(0)
+    for name in names:
+        size = SIZES.get(name, 64)
+        np.save(os.path.join(directory, f"{name}.input.npy"),
+                rng.uniform(-1, 1, (2, size, size, 3)).astype("float32"))
+    spec = {name: f"{name}:{SIZES.get(name, 64)}" for name in names}
+    start = time.perf_counter()
+    processes = {"tensorflow": _start(directory, "tensorflow", [
+        spec[n] + (":j" if n in DEFAULT else ":jf") for n in names])}
+    processes.update({b: _start(directory, b, [spec[n] + ":f" for n in names], "tensorflow")
+                      for b in READERS})
+    _wait(directory, processes)
+    results = {}
+    for backend in processes:
+        with open(os.path.join(directory, backend, "results.json")) as file:
+            results[backend] = {r["name"]: r for r in json.load(file)["models"]}
+    print(f"\nbackend workers: {time.perf_counter() - start:.0f} s for {names}")
+    return Run(directory, results)
+
+
+class Run:
+    def __init__(self, directory, results):
+        self.directory, self.results = directory, results
+
+    def path(self, backend, name, suffix):
+        return os.path.join(self.directory, backend, f"{name}.{suffix}")
+
+    def output(self, backend, name, kind="out"):
+        return np.load(self.path(backend, name, f"{kind}.npy"))
+
+
+def _max_diff(a, b):
+    assert a.shape == b.shape == (2, 10)
+    return float(np.abs(a - b).max())
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_jax_and_torch_give_tensorflows_outputs(run, name):
+    reference = run.output("tensorflow", name)
+    # Logits of order one that differ between the two images: a real comparison.
+    assert 0.05 < np.abs(reference).max() < 100 and np.abs(reference[0] - reference[1]).max() > 1e-3
+    diffs = {f"{b} {kind}": _max_diff(run.output(b, name, kind), reference)
+             for b in READERS for kind in ("out", "h5")}
+    print(f"\n{name}: max |logit| {np.abs(reference).max():.3g}, max |diff| to TF:",
+          ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
+    assert max(diffs.values()) < 1e-4, diffs
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fit_step_on_every_backend(run, name):
+    backends = READERS if name in DEFAULT else ("tensorflow", *READERS)
+    for backend in backends:
+        result = run.results[backend][name]
+        assert np.isfinite(result["loss"]) and result["loss"] > 0, (backend, result)
+        # Every weight with a gradient moves; a few may legitimately get none.
+        assert len(result["unchanged"]) <= 0.05 * result["trainable"], (backend, result["unchanged"])
+        assert not any("predictions" in path or "_se/" in path for path in result["unchanged"])
+    # The backends' own compilation: XLA on JAX by default, none on torch; XLA on
+    # TensorFlow where asked for (the slow tier).
+    assert run.results["jax"][name]["fit_jit"] and not run.results["torch"][name]["fit_jit"]
+    assert name in DEFAULT or run.results["tensorflow"][name]["fit_jit"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_xla_predict_matches_non_compiled(run, name):
+    tf_result, jax_result = run.results["tensorflow"][name], run.results["jax"][name]
+    assert not tf_result["predict_jit"] and tf_result["jit_predict_jit"]
+    assert jax_result["predict_jit"]  # JAX's predict is XLA-compiled by default
+    diff = _max_diff(run.output("tensorflow", name, "jit"), run.output("tensorflow", name))
+    print(f"\n{name}: XLA vs non-compiled TensorFlow max |diff| {diff:.1e}")
+    assert diff < 1e-5
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_keras_files_from_jax_and_torch_load_on_tensorflow(run, name):
+    assert keras.backend.backend() == "tensorflow"
+    reference = run.output("tensorflow", name)
+    x = np.load(os.path.join(run.directory, f"{name}.input.npy"))
+    for backend in READERS:
+        model = keras.saving.load_model(run.path(backend, name, "keras"))
+        assert _max_diff(model.predict(x, verbose=0), reference) < 1e-4, backend
+        keras.backend.clear_session()

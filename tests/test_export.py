@@ -1,0 +1,326 @@
+"""SavedModel, TFLite and ONNX exports: each artifact run in its own runtime (loaded here with
+the runtimes' own APIs, not through se_keras.export) and compared with the Keras model."""
+
+import glob
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from se_keras import applications, cli, export
+from tests.test_se_mobile import builtin_operators, randomize_batch_norm
+
+# A model of every family at a small input (default tier); every model at full size is slow.
+SMALL = {"se_resnet18": 64, "se_bn_inception": 96, "se_mobilenet_v2": 64, "se_shufflenet": 64,
+         "se_vgg16": 32}
+FLOAT_TOLERANCE = 1e-4
+
+
+def small_model(name, size=None, classes=10, seed=0):
+    options = {"input_shape": (size, size, 3)} if size else {}
+    model = applications.get_model(name, weights=None, classes=classes,
+                                   classifier_activation=None, **options)
+    randomize_batch_norm(model, seed)
+    # He-scaled kernels keep activations of order one through networks without BatchNorm
+    # (VGG): with Glorot's initialiser its logits are ~1e-8 and a comparison means nothing.
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            fan_in = np.prod(layer.kernel.shape[:-1])
+            layer.kernel.assign(rng.normal(0, np.sqrt(2 / fan_in), layer.kernel.shape))
+    return model
+
+
+def images(model, n=3, seed=1):
+    shape = (n, *model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32")
+
+
+def run_saved_model(path, x):
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    assert [spec.name for spec in signature.structured_input_signature[1].values()] == ["images"]
+    return next(iter(signature(images=tf.constant(x)).values())).numpy()
+
+
+def run_onnx(path, x):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {"images": x})[0]
+
+
+def run_tflite(path, x):
+    """One example at a time (the float files have batch 1 or a dynamic batch)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=path)
+    runner.allocate_tensors()
+    inputs, outputs = runner.get_input_details()[0], runner.get_output_details()[0]
+    results = []
+    for image in x:
+        runner.set_tensor(inputs["index"], image[None])
+        runner.invoke()
+        results.append(runner.get_tensor(outputs["index"])[0])
+    return np.stack(results)
+
+
+RUNNERS = {"saved_model": run_saved_model, "onnx": run_onnx, "tflite": run_tflite}
+SUFFIX = {"saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
+
+
+def check_every_format(model, folder):
+    x = images(model)
+    expected = model.predict(x, verbose=0)
+    # Compared relative to the logits' scale: SE-VGG's thirteen gates of ~0.5 leave logits
+    # of ~1e-4, where an absolute 1e-4 would compare nothing.
+    scale = np.abs(expected).max()
+    assert expected.std() > 0.1 * scale  # outputs that are not all alike
+    for format in export.FORMATS:
+        path = os.path.join(folder, f"{model.name}-{format}{SUFFIX[format]}")
+        report = export.export_model(model, path, format)
+        actual = RUNNERS[format](path, x)
+        difference = np.abs(actual - expected).max()
+        print(f"{model.name} {format}: max |difference| {difference:.2e}, logit scale {scale:.2e}")
+        assert difference <= FLOAT_TOLERANCE * scale, (format, difference, scale)
+        assert report.path == path
+        if format == "tflite":
+            assert set(report.operators) <= builtin_operators(), report.operators
+        if format == "onnx":
+            check_onnx_graph(path, model)
+
+
+def check_onnx_graph(path, model):
+    import onnx
+
+    graph = onnx.load(path).graph
+    assert not [n.op_type for n in graph.node if "PartitionedCall" in n.op_type]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param  # a dynamic batch axis
+    grouped = [layer.groups for layer in model.layers
+               if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
+    groups = [a.i for n in graph.node if n.op_type == "Conv" for a in n.attribute
+              if a.name == "group" and a.i > 1]
+    depthwise = sum(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in model.layers)
+    # Each grouped convolution is one Conv node with its `group` (depthwise ones too).
+    assert len(groups) == len(grouped) + depthwise and set(grouped) <= set(groups)
+
+
+@pytest.mark.parametrize("name", [n for n in SMALL if n in applications.list_models()])
+def test_every_family_exports_and_verifies(name, tmp_path):
+    check_every_format(small_model(name, SMALL[name]), str(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", applications.list_models())
+def test_every_model_exports_at_full_size(name, tmp_path):
+    model = small_model(name, classes=1000)
+    check_every_format(model, str(tmp_path))
+    # ... and survives a .keras round trip.
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    x = images(model, n=2)
+    assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_onnx_grouped_convolutions_batch_and_opset(tmp_path):
+    import onnx
+
+    model = small_model("se_resnext50", 64)
+    path = str(tmp_path / "resnext.onnx")
+    report = export.export_model(model, path, "onnx", opset=13)
+    assert onnx.load(path).opset_import[0].version == 13
+    check_onnx_graph(path, model)
+    x = images(model, n=5)  # another batch size than the verification batch
+    expected = model.predict(x, verbose=0)
+    assert np.abs(run_onnx(path, x) - expected).max() <= FLOAT_TOLERANCE * np.abs(expected).max()
+    assert report.operators["Conv"] == 53
+    # The trace-only switch leaves the model as Keras runs it.
+    assert all("convolution_op" not in vars(layer) for layer in model.layers)
+
+
+@pytest.fixture(scope="module")
+def shufflenet():
+    return small_model("se_shufflenet", 64, seed=3)
+
+
+@pytest.mark.parametrize("quantize, tolerance", [("float16", 2e-3), ("dynamic", 2e-2)])
+def test_tflite_quantized_weights_stay_close(shufflenet, tmp_path, quantize, tolerance):
+    path = str(tmp_path / f"{quantize}.tflite")
+    report = export.export_model(shufflenet, path, "tflite", quantize=quantize)
+    x = images(shufflenet, n=4, seed=7)
+    expected = shufflenet.predict(x, verbose=0)
+    difference = np.abs(run_tflite(path, x) - expected).max() / np.abs(expected).max()
+    assert difference <= tolerance, difference
+    assert set(report.operators) <= builtin_operators()
+    assert os.path.getsize(path) < 0.6 * report_size_float(shufflenet, tmp_path)
+
+
+def report_size_float(model, folder):
+    return export.export_model(model, os.path.join(folder, "float.tflite"), "tflite",
+                               verify=False).size_bytes
+
+
+def test_tflite_full_integer(shufflenet, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = images(shufflenet, n=32, seed=11)
+    path = str(tmp_path / "int8.tflite")
+    report = export.export_model(shufflenet, path, "tflite", quantize="int8",
+                                 representative_data=data)
+    runner = Interpreter(model_path=path)
+    assert runner.get_input_details()[0]["dtype"] == np.int8
+    assert runner.get_output_details()[0]["dtype"] == np.int8
+    assert set(report.operators) <= builtin_operators() and "DEQUANTIZE" not in report.operators
+    assert report.max_difference <= export.TOLERANCES["int8"] * report.output_scale
+
+
+def test_fixed_batch_tflite_runs_larger_batches_in_chunks(tmp_path):
+    model = small_model("se_mobilenet_v2", 64)
+    path = str(tmp_path / "b2.tflite")
+    report = export.export_model(model, path, "tflite", batch_size=2)
+    runner = export.tflite.interpreter(path)
+    assert list(runner.get_input_details()[0]["shape_signature"]) == [2, 64, 64, 3]
+    x = images(model, n=5)  # two full chunks and a padded one
+    expected = model.predict(x, verbose=0)
+    difference = np.abs(export.tflite.predict(runner, x) - expected).max()
+    assert difference <= FLOAT_TOLERANCE * np.abs(expected).max()
+    assert report.batch_size == 2
+
+
+def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
+    model = small_model("se_resnet18", 32)
+    path = tmp_path / "model.tflite"
+    monkeypatch.setitem(export.TOLERANCES, None, 0.0)
+    with pytest.raises(export.ExportError, match="nothing was written"):
+        export.export_model(model, path, "tflite", verification_data=images(model) * 50)
+    assert os.listdir(tmp_path) == []
+
+
+def test_existing_output_is_kept_unless_overwrite(tmp_path):
+    model = small_model("se_resnet18", 32)
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export.export_model(model, folder, "saved_model")
+    assert os.listdir(folder) == ["keep.txt"]
+    export.export_model(model, folder, "saved_model", overwrite=True)
+    assert "saved_model.pb" in os.listdir(folder) and "keep.txt" not in os.listdir(folder)
+    assert not glob.glob(str(tmp_path / ".partial-*"))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"format": "pdf"}, "format"),
+    ({"format": "onnx", "quantize": "int8"}, "quantize='int8'"),
+    ({"format": "tflite", "quantize": "int4"}, "quantize"),
+    ({"format": "tflite", "quantize": "int8"}, "representative_data=None"),
+    ({"format": "tflite", "quantize": "int8", "representative_data": np.zeros((2, 8, 8, 3))},
+     "shape \\(2, 8, 8, 3\\)"),
+    ({"format": "tflite", "batch_size": 0}, "batch_size=0"),
+    ({"format": "onnx", "opset": 7}, "opset=7"),
+])
+def test_bad_arguments_are_named(tmp_path, arguments, message):
+    model = small_model("se_resnet18", 32)
+    with pytest.raises(ValueError, match=message):
+        export.export_model(model, tmp_path / "out", **arguments)
+    assert os.listdir(tmp_path) == []
+
+
+# --- se-keras export -----------------------------------------------------------------------
+
+def test_cli_exports_each_format(tmp_path, capsys):
+    common = ["--input-size", "32", "--classes", "10"]
+    for format, name in [("onnx", "m.onnx"), ("tflite", "m.tflite"), ("saved_model", "m")]:
+        output = str(tmp_path / name)
+        assert cli.main(["export", "se_resnet18", "--format", format, "-o", output, *common]) == 0
+        out = capsys.readouterr().out
+        assert f"-> {output}: {format}" in out and "max |difference| against Keras" in out
+        assert os.path.exists(output)
+    # An existing output is refused (one line, exit 1) and left alone, replaced with --force.
+    before = os.path.getmtime(tmp_path / "m.onnx")
+    assert cli.main(["export", "se_resnet18", "--format", "onnx", "-o", str(tmp_path / "m.onnx"),
+                     *common]) == 1
+    assert "exists; add --force" in capsys.readouterr().err
+    assert os.path.getmtime(tmp_path / "m.onnx") == before
+
+
+def test_cli_int8_says_how_it_calibrated(tmp_path, capsys):
+    output = str(tmp_path / "q.tflite")
+    assert cli.main(["export", "se_shufflenet", "--format", "tflite", "-o", output, "--quantize",
+                     "int8", "--input-size", "64", "--classes", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "int8 calibration: 200 images of the bundled digits dataset" in out
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["se_resnet9", "--format", "onnx"], "Unknown model name 'se_resnet9'"),
+    (["se_resnet18", "--format", "pdf"], "invalid choice: 'pdf'"),
+    (["se_resnet18", "--format", "onnx", "--weights", "missing.weights.h5"], "missing.weights.h5"),
+    (["se_resnet18", "--format", "tflite", "--batch-size", "0"], "'0'"),
+    (["se_resnet18", "--format", "onnx", "--quantize", "int8"], "--quantize int8 with --format"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
+    output = str(tmp_path / "out")
+    code = cli_exit_code(["export", *arguments, "-o", output, "--input-size", "32"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("se-keras export: error:"), err
+    assert message in err[0] and not os.path.exists(output)
+
+
+def test_cli_weights_that_do_not_fit(tmp_path, capsys):
+    weights = str(tmp_path / "other.weights.h5")
+    applications.get_model("se_resnet34", weights=None, input_shape=(32, 32, 3),
+                           classes=10).save_weights(weights)
+    code = cli_exit_code(["export", "se_resnet18", "--format", "onnx", "-o", str(tmp_path / "o"),
+                          "--weights", weights, "--input-size", "32", "--classes", "10"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("se-keras export: error:"), err
+
+
+def cli_exit_code(argv):
+    try:
+        return cli.main(argv)
+    except SystemExit as exit:  # argparse's usage errors
+        return exit.code
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    """SE-ResNet-18 trained briefly on the bundled digits, with its held-out test images."""
+    from se_keras import data
+
+    preprocess = applications.family_module("se_resnet18").preprocess_input
+    train = data.make_dataset("digits", "train", 32, 64, preprocess, training=True, seed=0)
+    test_images, test_labels = next(iter(data.make_dataset("digits", "test", 32, 360, preprocess,
+                                                           training=False)))
+    calibration = np.concatenate([images for images, _ in train.take(4)])
+    keras.utils.set_random_seed(0)
+    model = applications.get_model("se_resnet18", weights=None, input_shape=(32, 32, 3),
+                                   classes=10)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(train, epochs=5, verbose=0)
+    return model, calibration, test_images.numpy(), test_labels.numpy()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantize, max_difference, min_agreement", [
+    (None, 1e-5, 1.0), ("float16", 2e-3, 0.99), ("dynamic", 2e-2, 0.98), ("int8", 0.2, 0.98),
+])
+def test_tflite_on_held_out_digits(digits_model, tmp_path, quantize, max_difference,
+                                   min_agreement):
+    model, calibration, x, labels = digits_model
+    expected = model.predict(x, verbose=0)
+    assert np.mean(expected.argmax(-1) == labels) >= 0.9  # a trained model, or nothing is shown
+    path = str(tmp_path / "digits.tflite")
+    export.export_model(model, path, "tflite", quantize=quantize, representative_data=calibration)
+    runner = export.tflite.interpreter(path)
+    actual = export.tflite.predict(runner, x)  # probabilities (softmax) for all 360 images
+    agreement = np.mean(actual.argmax(-1) == expected.argmax(-1))
+    difference = np.abs(actual - expected).max()
+    print(f"{quantize or 'float32'}: top-1 agreement {agreement:.4f}, max |probability "
+          f"difference| {difference:.2e}, accuracy {np.mean(actual.argmax(-1) == labels):.4f} "
+          f"(Keras {np.mean(expected.argmax(-1) == labels):.4f})")
+    assert agreement >= min_agreement and difference <= max_difference
