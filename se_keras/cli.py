@@ -174,7 +174,8 @@ def cmd_excitations(args):
 
 
 def cmd_export(args):
-    from se_keras import export
+    from se_keras import applications, export
+    from se_keras.export import calibration
 
     _check_model_name(args.model)
     if os.path.exists(args.output) and not args.force:
@@ -183,12 +184,13 @@ def cmd_export(args):
         raise ValueError(f"Only TFLite files are quantized. Received: --quantize {args.quantize} "
                          f"with --format {args.format}")
     model, weights_used = _model_for_export(args)
-    calibration = verification = None
+    representative = verification = None
     if args.quantize == "int8":
-        calibration, verification, source = _calibration_images(args.model, model, args.calibration)
+        representative, verification, source = calibration.images(
+            model, applications.family_module(args.model).preprocess_input, args.calibration)
         print(f"int8 calibration: {source}")
     report = export.export_model(
-        model, args.output, args.format, quantize=args.quantize, representative_data=calibration,
+        model, args.output, args.format, quantize=args.quantize, representative_data=representative,
         verification_data=verification, batch_size=args.batch_size, opset=args.opset,
         overwrite=args.force,
     )
@@ -218,33 +220,6 @@ def _model_for_export(args):
         options["input_shape"] = (args.input_size, args.input_size, 3)
     model = applications.get_model(args.model, weights=tag, **options)
     return model, f"weights {tag}" if tag else "random weights"
-
-
-def _calibration_images(model_name, model, source, count=200, held_out=4):
-    """int8 calibration images (and a few held-out ones to verify on), preprocessed like the
-    model's input: the bundled digits, or random RGB when asked or when tfds is missing."""
-    import numpy as np
-
-    from se_keras import applications
-
-    preprocess = applications.family_module(model_name).preprocess_input
-    size = model.inputs[0].shape[1]
-    if source == "digits":
-        try:
-            from se_keras import data
-        except ImportError as error:
-            source = f"random (the digits need `pip install \"se-keras[data]\"`: {error})"
-        else:
-            def images(split, n):
-                batches = data.make_dataset("digits", split, size, n, preprocess, training=False)
-                return next(iter(batches))[0].numpy()
-
-            return (images("train", count), images("test", held_out),
-                    f"{count} images of the bundled digits dataset (verified on {held_out} "
-                    "test images)")
-    rgb = np.random.default_rng(0).uniform(0, 255, (count + held_out, size, size, 3))
-    images = np.asarray(preprocess(rgb.astype("float32")))
-    return images[:count], images[count:], f"{count} random images ({source})"
 
 
 def cmd_benchmark(args):
@@ -407,6 +382,7 @@ def build_parser():
     excitations.add_argument("--output-dir", default="runs/excitations",
                              help="where the figures and CSVs go (default runs/excitations)")
     excitations.set_defaults(run=cmd_excitations)
+
     export = commands.add_parser(
         "export", help="write a SavedModel, TFLite or ONNX file, verified against Keras"
     )

@@ -288,7 +288,12 @@ def cli_exit_code(argv):
 
 @pytest.fixture(scope="module")
 def digits_model():
-    """SE-ResNet-18 trained briefly on the bundled digits, with its held-out test images."""
+    return train_digits_model()
+
+
+def train_digits_model():
+    """SE-ResNet-18 trained briefly on the bundled digits: (model, calibration images, held-out
+    test images, their labels)."""
     from se_keras import data
 
     preprocess = applications.family_module("se_resnet18").preprocess_input
