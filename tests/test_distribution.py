@@ -64,7 +64,8 @@ def _two_workers(command):
 @pytest.mark.slow
 def test_multiworker_strategy_with_two_local_workers(single_device_loss):
     # Keras' fit cannot run there (keras-team/keras#20585): this is the custom loop.
-    losses = [json.loads(line)["loss"] for line in _two_workers([sys.executable, SCRIPT, "multiworker"])]
+    lines = _two_workers([sys.executable, SCRIPT, "multiworker"])
+    losses = [json.loads(line)["loss"] for line in lines]
     assert losses == pytest.approx([single_device_loss] * 2, rel=1e-5)
 
 
@@ -76,7 +77,8 @@ def test_multiworker_run_writes_one_set_of_outputs_and_resumes(tmp_path):
     out, tfds_dir = tmp_path / "out", str(tmp_path / "tfds")
     data.dataset_info("digits", tfds_dir)  # prepared here: two workers would race to prepare it
     command = [sys.executable, "-m", "se_keras.cli", "train", "--strategy", "multiworker",
-               "--epochs", "2", "--export", "none", "--output-dir", str(out), "--data-dir", tfds_dir]
+               "--epochs", "2", "--export", "none", "--output-dir", str(out),
+               "--data-dir", tfds_dir]
     lines = _two_workers(command)
     # Only the chief wrote into the folder (one row per epoch); both evaluated the same model.
     assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "curves.png", "history.csv",

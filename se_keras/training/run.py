@@ -113,7 +113,8 @@ def _datasets(config, info):
 
     train = data.make_dataset(
         config.dataset, "train", size, config.batch_size, preprocess, training=True,
-        seed=config.seed, data_dir=config.data_dir, drop_remainder=True, deterministic=deterministic,
+        seed=config.seed, data_dir=config.data_dir, drop_remainder=True,
+        deterministic=deterministic,
     ).map(one_hot)
     test = data.make_dataset(
         config.dataset, "test", size, config.batch_size, preprocess, training=False,
