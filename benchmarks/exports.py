@@ -44,6 +44,31 @@ def float_rows(names, folder):
     return rows
 
 
+def tflite_batch_rows(names, folder, repeats=25):
+    """Batch-1 latency of a fixed-batch and a dynamic-batch TFLite file (XNNPACK, 2 threads),
+    interleaved, medians: what `batch_size="auto"` is chosen from."""
+    rows = [("model", "fixed batch 1 (ms)", "dynamic batch (ms)", "RESHAPE ops fixed / dynamic")]
+    for name in names:
+        model = small_model(name, classes=1000)
+        x = images(model, n=1)
+        runners, reshapes = {}, []
+        for batch in (1, None):
+            path = os.path.join(folder, f"{name}-batch{batch}.tflite")
+            report = export.export_model(model, path, "tflite", batch_size=batch, overwrite=True)
+            runners[batch] = export.tflite.interpreter(path, num_threads=2)
+            reshapes.append(str(report.operators.get("RESHAPE", 0)))
+        times = {batch: [] for batch in runners}
+        for _ in range(repeats):
+            for batch, runner in runners.items():
+                start = time.perf_counter()
+                export.tflite.predict(runner, x)
+                times[batch].append(time.perf_counter() - start)
+        rows.append((name, *(f"{np.median(times[b]) * 1e3:.1f}" for b in (1, None)),
+                     " / ".join(reshapes)))
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
 def quantized_rows(folder):
     model, calibration, x, labels = train_digits_model()
     expected = model.predict(x, verbose=0)
@@ -77,6 +102,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         quantized = quantized_rows(folder)
         floats = float_rows(args.models, folder)
+        batches = tflite_batch_rows(args.models, folder)
     with open(args.output, "w") as file:
         file.write(f"""# Export verification
 
@@ -86,9 +112,10 @@ tests/test_export.py` runs the same checks for every registered model).
 ## Quantized TFLite on real held-out images
 
 SE-ResNet-18 trained for 5 epochs on the bundled digits (32x32), exported with
-`export_model(model, path, "tflite", quantize=..., representative_data=<256 augmented training images>)`
-(calibrated on the first 200) and run by the LiteRT interpreter on the 360 test images. Top-1 agreement is with the Keras
-model's predictions; differences are of softmax probabilities.
+`export_model(model, path, "tflite", quantize=..., representative_data=...)` (int8 calibrated
+on 200 augmented training images) and run by the LiteRT interpreter on the 360 test images.
+Top-1 agreement is with the Keras model's predictions; differences are of softmax
+probabilities.
 
 {markdown(quantized)}
 
@@ -99,6 +126,19 @@ its own runtime (`tf.saved_model.load`, the LiteRT interpreter, onnxruntime). Th
 require a max |difference| of at most 1e-4 of the logit scale.
 
 {markdown(floats)}
+
+## TFLite: fixed or dynamic batch
+
+A dynamic batch costs one RESHAPE per SE block (the gate is broadcast over a batch the
+converter cannot fold) and, in ShuffleNet, reshapes in every channel shuffle. Batch-1 latency
+of both files, {len(args.models)} models, interleaved runs, medians (2 threads, the machine
+shared with other jobs, so differences of a few percent are noise):
+
+{markdown(batches)}
+
+`export_model(..., batch_size="auto")` (the default) gives TFLite files of ShuffleNet models a
+fixed batch of 1 and every other file a dynamic batch; `batch_size=1` or `--batch-size 1` fixes
+it for any model.
 """)
     print(f"wrote {args.output}")
 

@@ -31,8 +31,10 @@ def randomize_batch_norm(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.moving_mean.shape
-            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
-            layer.beta.assign(rng.normal(0, 0.2, n))
+            if layer.scale:  # Inception's BatchNorm has no scale
+                layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+            if layer.center:
+                layer.beta.assign(rng.normal(0, 0.2, n))
             layer.moving_mean.assign(rng.normal(0, 0.2, n))
             layer.moving_variance.assign(rng.uniform(0.5, 1.5, n))
 
