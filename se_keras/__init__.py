@@ -5,8 +5,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "analysis", "applications", "convert", "data", "export", "layers", "training", "tuning",
-    "utils", "weights",
+    "analysis", "applications", "benchmark", "convert", "data", "export", "layers", "training",
+    "tuning", "utils", "weights",
 )
 
 

@@ -29,7 +29,15 @@ def measure(runtime, network, batch_size, threads, path=None, timeout=900):
     return report["peak"] - report["baseline"]
 
 
+_KERAS = ("tensorflow", "keras", "se_keras.applications")
+# What each runtime imports before its baseline is taken.
+IMPORTS = {"eager": _KERAS, "keras": _KERAS, "xla": _KERAS, "torch": ("torch",),
+           "onnx": ("onnxruntime",), "tflite": ("ai_edge_litert.interpreter",),
+           "tflite-int8": ("ai_edge_litert.interpreter",)}
+
+
 def _child(request):
+    import importlib
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,26 +45,14 @@ def _child(request):
 
     runtime = request["runtime"]
     network = networks.Network(**request["network"])
-    model = None
+    for module in IMPORTS[runtime]:
+        importlib.import_module(module)
     if runtime in ("eager", "keras", "xla"):
-        import keras  # noqa: F401
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
-        import se_keras.applications  # noqa: F401
-    elif runtime == "torch":
-        import torch  # noqa: F401
-
-        from se_keras.convert import reference
-
-        reference.load_senet_module()
-    elif runtime == "onnx":
-        import onnxruntime  # noqa: F401
-    else:
-        import ai_edge_litert.interpreter  # noqa: F401
     baseline = timing.current_rss_bytes()
-    if runtime in ("eager", "keras", "xla"):
-        model = network.build()
+    model = network.build() if runtime in ("eager", "keras", "xla") else None
     run = runtimes.load(runtime, network, request["batch_size"], request["threads"],
                         model=model, path=request["path"])
     run()

@@ -50,10 +50,15 @@ class Network:
         shape = (self.image_size, self.image_size, 3)
         if self.role == "se":
             return applications.get_model(self.model, weights=None, input_shape=shape)
-        if self.model in KERAS_BASES:
+        if self.from_keras:
             builder = getattr(keras.applications, KERAS_BASES[self.model])
             return builder(weights=None, input_shape=shape)
         return applications.get_model(self.model, weights=None, input_shape=shape, se_ratio=None)
+
+    @property
+    def from_keras(self):
+        """Whether this is a keras.applications network (not one of our builders)."""
+        return self.role == "base" and self.model in KERAS_BASES
 
     @property
     def paper_macs(self):
@@ -78,12 +83,8 @@ def default_size(model):
 
 def networks(model, image_size=None, compare=True):
     """The SE network `model` and, with `compare`, its base network."""
-    from se_keras import applications
-
-    if model not in applications.list_models():
-        raise ValueError(f"Unknown model name. Expected one of {applications.list_models()}. "
-                         f"Received: model={model!r}")
-    size = image_size or default_size(model)
+    size = default_size(model)  # (and checks the name)
+    size = image_size or size
     rows = [Network(model, "se", model, size)]
     if compare:
         base = (f"{KERAS_BASES[model]} (keras.applications)" if model in KERAS_BASES

@@ -4,6 +4,7 @@ import json
 import math
 import os
 
+from se_keras.benchmark.timing import paired_ratio
 from se_keras.utils.flops import format_macs
 
 
@@ -18,15 +19,29 @@ def _labels(results, model):
     return next(r["label"] for r in rows if r["role"] == "se"), (base[0] if base else None)
 
 
-def median(results, model, network, runtime, batch_size, kind="inference"):
-    """Median seconds per batch, or None (not measured, or failed)."""
+def _entry(results, model, network, runtime, batch_size, kind="inference"):
     found = _find(results[kind], model=model, network=network, runtime=runtime,
                   batch_size=batch_size)
-    return found[0].get("median_s") if found else None
+    return found[0] if found and "error" not in found[0] else None
 
 
-def ratio(numerator, denominator):
-    return numerator / denominator if numerator and denominator else None
+def median(results, model, network, runtime, batch_size, kind="inference"):
+    """Median seconds per batch, or None (not measured, or failed)."""
+    entry = _entry(results, model, network, runtime, batch_size, kind)
+    return entry["median_s"] if entry else None
+
+
+def compare(results, model, first, second, batch_size, kind="inference"):
+    """Time of `first` over time of `second`, each a `(network, runtime)`, as the median of
+    the per-round ratios (both were timed in the same rounds); None if either is missing."""
+    a = _entry(results, model, *first, batch_size, kind)
+    b = _entry(results, model, *second, batch_size, kind)
+    return paired_ratio(a["seconds"], b["seconds"]) if a and b else None
+
+
+def se_over_base(results, model, runtime, batch_size, kind="inference"):
+    se, base = _labels(results, model)
+    return compare(results, model, (se, runtime), (base, runtime), batch_size, kind)
 
 
 def _ms(seconds):
@@ -34,7 +49,10 @@ def _ms(seconds):
 
 
 def _rate(seconds, batch_size):
-    return "-" if seconds is None else f"{batch_size / seconds:.3g}/s"
+    if seconds is None:
+        return "-"
+    rate = batch_size / seconds
+    return f"{rate:.3g}/s" if rate < 1000 else f"{rate:.0f}/s"
 
 
 def _x(value):
@@ -53,7 +71,7 @@ def network_table(results, model):
 def inference_table(results, model):
     """Per runtime and batch size: SE and base time per batch, images/s, and SE / base."""
     se, base = _labels(results, model)
-    rows = [("runtime", "batch", f"{se}", "images/s", base or "base", "images/s", "SE / base")]
+    rows = [("runtime", "batch", se, "images/s", base or "base", "images/s", "SE / base")]
     for entry in _find(results["inference"], model=model, network=se):
         runtime, batch = entry["runtime"], entry["batch_size"]
         if "error" in entry:
@@ -62,7 +80,7 @@ def inference_table(results, model):
         b = median(results, model, base, runtime, batch) if base else None
         s = entry["median_s"]
         rows.append((runtime, str(batch), _ms(s), _rate(s, batch), _ms(b), _rate(b, batch),
-                     _x(ratio(s, b))))
+                     _x(se_over_base(results, model, runtime, batch))))
     return rows
 
 
@@ -74,7 +92,7 @@ def training_table(results):
             batch, s = entry["batch_size"], entry["median_s"]
             b = median(results, model, base, "xla", batch, "training") if base else None
             rows.append((model, str(batch), _ms(s), _rate(s, batch), _ms(b), _rate(b, batch),
-                         _x(ratio(s, b))))
+                         _x(se_over_base(results, model, "xla", batch, "training"))))
     return rows
 
 
@@ -108,8 +126,9 @@ def settings_line(results):
     machine, settings = results["machine"], results["settings"]
     load = machine["load_average_before"], machine.get("load_average_after", math.nan)
     return (f"{machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads per "
-            f"runtime; medians of {settings['rounds']} interleaved rounds; float32 unless "
-            f"int8; load average {load[0]:.1f} before, {load[1]:.1f} after")
+            f"runtime; medians of {settings['rounds']} interleaved rounds (SE / base: median "
+            f"of the per-round ratios); float32 unless int8; load average {load[0]:.1f} "
+            f"before, {load[1]:.1f} after")
 
 
 def full_text(results):
@@ -150,9 +169,7 @@ def plot(results, path, models=None, batch_size=None):
     for index, runtime in enumerate(runtime_names):
         values = []
         for model in models:
-            se, base = _labels(results, model)
-            values.append(ratio(median(results, model, se, runtime, batch_size),
-                                median(results, model, base, runtime, batch_size)) or 0)
+            values.append(se_over_base(results, model, runtime, batch_size) or 0)
         positions = [m + (index - (len(runtime_names) - 1) / 2) * width for m in range(len(models))]
         bars = axis.bar(positions, values, width, label=runtime)
         axis.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)

@@ -47,10 +47,19 @@ def applies(runtime, network):
 
 
 def configure_threads(threads):
-    """Ask every runtime for `threads` intra-op threads; returns what TensorFlow uses (it can
-    be set only before TensorFlow starts; None: its default, all cores)."""
+    """Ask every runtime for `threads` intra-op threads. Returns `(TensorFlow's intra-op
+    threads or None for its default, all cores; PyTorch's OpenMP wait policy)`.
+
+    PyTorch's OpenMP threads spin while they wait for each other (active wait), which on a
+    shared machine, where the partner thread is often descheduled, was measured to make the
+    authors' SE-ResNet-50 three times slower (4.3 s against 1.5 s per batch of 8, 2 cores
+    under load). The benchmark gives PyTorch `OMP_WAIT_POLICY=PASSIVE` unless the
+    environment says otherwise; it must be set before torch is first imported.
+    """
     import tensorflow as tf
 
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow already running: keep its setting
@@ -59,7 +68,8 @@ def configure_threads(threads):
         import torch
 
         torch.set_num_threads(threads)
-    return tf.config.threading.get_intra_op_parallelism_threads() or None
+    wait_policy = os.environ.get("OMP_WAIT_POLICY", "default (active)")
+    return tf.config.threading.get_intra_op_parallelism_threads() or None, wait_policy
 
 
 def _has_torch():
@@ -153,9 +163,10 @@ def _torch(network, x, threads):
 class Artifacts:
     """Exported files (`se_keras.export.export_model`), made once per network and format.
 
-    With a `directory` they are kept there, under a key made of the model's configuration,
-    the format and the sources of the layers, builders and exporters, so a later run reuses
-    them until one of those changes; without, they live in a temporary folder.
+    With a `directory` they are kept there, under a key made of the network (name, role,
+    input size), the runtime and the sources that shape the file (`_sources`), so a later
+    run reuses them until one of those changes; without, they live in a temporary folder.
+    (Not the model's configuration: Keras numbers auto-named layers per process.)
     """
 
     def __init__(self, directory=None, log=None):
@@ -164,14 +175,16 @@ class Artifacts:
         self._temporary = None if directory else tempfile.TemporaryDirectory(prefix="se-bench-")
         self.directory = directory or self._temporary.name
         self.log = log or (lambda message: None)
+        self._sources = {}  # per network, read once: edits during a run do not re-key it
 
     def get(self, runtime, network, model, batch_size):
         """Path of `network`'s file for `runtime` that runs `batch_size`, exported now if
         it is not there: one with a dynamic batch where the exporter allows (`"auto"`),
         else one per batch size (TFLite files of channel-shuffle networks)."""
-        format, quantize = EXPORTS[runtime]
-        stem = os.path.join(self.directory, f"{network.label.split()[0]}-{runtime}-"
-                                            f"{_digest(model.get_config(), runtime, network.label)}")
+        format = EXPORTS[runtime][0]
+        stem = os.path.join(self.directory,
+                            f"{network.label.split()[0]}-{runtime}-"
+                            f"{_digest(self._source_digest(network), network, runtime)}")
         suffix = ".tflite" if format == "tflite" else ".onnx"
 
         def name(batch):
@@ -187,6 +200,11 @@ class Artifacts:
             if auto in ("dynamic", batch_size):
                 return name(auto)
         return self._export(network, model, name(batch_size), runtime, batch_size).path
+
+    def _source_digest(self, network):
+        if network not in self._sources:
+            self._sources[network] = _sources(network)
+        return self._sources[network]
 
     def _export(self, network, model, path, runtime, batch_size):
         from se_keras.export import export_model
@@ -204,18 +222,27 @@ class Artifacts:
 
 
 def _digest(*parts):
-    """Key of an exported file: its inputs and the package sources that shape it."""
-    import se_keras
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
-    root = os.path.dirname(se_keras.__file__)
-    digest = hashlib.sha256()
-    for folder in ("layers", "applications", "export"):
-        for name in sorted(os.listdir(os.path.join(root, folder))):
-            if name.endswith(".py"):
-                with open(os.path.join(root, folder, name), "rb") as file:
-                    digest.update(file.read())
+
+def _sources(network):
+    """Digest of what shapes an exported file besides the network itself: the exporters,
+    for our networks the layers, the shared builder code and the family's module, and the
+    TensorFlow and Keras versions."""
+    import keras
     import tensorflow as tf
 
-    for part in (tf.__version__, *parts):
-        digest.update(str(part).encode())
-    return digest.hexdigest()[:12]
+    import se_keras
+    from se_keras import applications
+
+    root = os.path.dirname(se_keras.__file__)
+    files = sorted(glob.glob(os.path.join(root, "export", "*.py")))
+    if not network.from_keras:
+        files += sorted(glob.glob(os.path.join(root, "layers", "*.py")))
+        files += [os.path.join(root, "applications", "_builder.py"),
+                  applications.family_module(network.model).__file__]
+    digest = hashlib.sha256(f"{tf.__version__} {keras.__version__}".encode())
+    for path in files:
+        with open(path, "rb") as file:
+            digest.update(file.read())
+    return digest.hexdigest()

@@ -23,6 +23,7 @@ class Settings:
     image_size: int = None  # default: each model's own (224, 299 for the Inceptions)
     train_batch_size: int = 0  # > 0: also time an XLA training step at this batch size
     memory: bool = False  # peak memory per network and runtime (a process each)
+    memory_batch_size: int = None  # default: the largest of `batch_sizes`
     cache_dir: str = None  # keep exported files here between runs
     min_seconds: float = 0.1  # repeat short calls within a round until this long
 
@@ -30,9 +31,7 @@ class Settings:
         from se_keras import applications
 
         for model in self.models:
-            if model not in applications.list_models():
-                raise ValueError(f"Unknown model name {model!r}; expected one of "
-                                 f"{applications.list_models()}.")
+            applications.family_module(model)  # checks the name
         for name in self.runtimes:
             runtimes.parse_runtimes(name)
         for size in self.batch_sizes:
@@ -41,9 +40,12 @@ class Settings:
         if self.threads is not None:
             check_positive("threads", self.threads)
         if self.image_size is not None and self.image_size < 32:
-            raise ValueError(f"--image-size must be at least 32. Received: {self.image_size}")
+            raise ValueError("`image_size` must be at least 32. "
+                             f"Received: image_size={self.image_size}")
         if self.train_batch_size:
             check_positive("train_batch_size", self.train_batch_size)
+        if self.memory_batch_size is not None:
+            check_positive("memory_batch_size", self.memory_batch_size)
 
 
 def run(settings, log=None):
@@ -51,14 +53,22 @@ def run(settings, log=None):
     settings.check()
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     threads = settings.threads or os.cpu_count()
-    tf_threads = runtimes.configure_threads(threads)
+    tf_threads, wait_policy = runtimes.configure_threads(threads)
     artifacts = runtimes.Artifacts(settings.cache_dir, log)
-    results = {"settings": dataclasses.asdict(settings), "machine": _machine(threads, tf_threads),
+    results = {"settings": dataclasses.asdict(settings),
+               "machine": _machine(threads, tf_threads, wait_policy),
                "networks": [], "inference": [], "training": [], "memory": []}
+    import tensorflow as tf
+
+    # Every runner has its own tf.function over the same code, which TensorFlow would
+    # report as retracing.
+    level = tf.get_logger().level
+    tf.get_logger().setLevel("ERROR")
     try:
         for model in settings.models:
             _measure_model(model, settings, threads, artifacts, results, log)
     finally:
+        tf.get_logger().setLevel(level)
         artifacts.cleanup()
     results["machine"]["load_average_after"] = timing.load_average()
     return results
@@ -70,8 +80,7 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     rows = networks.networks(model, settings.image_size, settings.compare)
     built = {}
     for network in rows:
-        keras_model = network.build()
-        built[network.label] = keras_model
+        built[network.label] = keras_model = network.build()
         results["networks"].append({
             **dataclasses.asdict(network),
             "parameters": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
@@ -80,26 +89,29 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     names = list(settings.runtimes)
     if settings.compare and "torch" not in names and rows[0].has_reference and _torch_ready():
         names.append("torch")
+    pairs = _pairs(rows, names)
+
+    def exported(network, runtime, batch_size):
+        if runtime not in runtimes.EXPORTS:
+            return None
+        return artifacts.get(runtime, network, built[network.label], batch_size)
+
     for batch_size in settings.batch_sizes:
         tasks, errors = {}, {}
-        for network in rows:
-            for runtime in (n for n in names if runtimes.applies(n, network)):
-                key = (network.label, runtime)
-                try:
-                    path = (artifacts.get(runtime, network, built[network.label], batch_size)
-                            if runtime in runtimes.EXPORTS else None)
-                    tasks[key] = runtimes.load(runtime, network, batch_size, threads,
-                                               model=built[network.label], path=path)
-                except Exception as error:  # one runtime failing must not end the run
-                    errors[key] = _one_line(error)
-                    log(f"{network.label} ({runtime}): failed: {errors[key]}")
+        for network, runtime in pairs:
+            try:
+                tasks[network.label, runtime] = runtimes.load(
+                    runtime, network, batch_size, threads, model=built[network.label],
+                    path=exported(network, runtime, batch_size))
+            except Exception as error:  # one runtime failing must not end the run
+                errors[network.label, runtime] = _one_line(error)
+                log(f"{network.label} ({runtime}): failed: {_one_line(error)}")
         log(f"timing {model} at batch {batch_size}: {len(tasks)} tasks x {settings.rounds} "
             "rounds (interleaved)")
         samples, failed = _interleave_guarded(tasks, settings)
-        errors.update(failed)
         for (label, runtime), seconds in samples.items():
             results["inference"].append(_record(model, label, runtime, batch_size, seconds))
-        for (label, runtime), message in errors.items():
+        for (label, runtime), message in {**errors, **failed}.items():
             results["inference"].append({"model": model, "network": label, "runtime": runtime,
                                          "batch_size": batch_size, "error": message})
         del tasks
@@ -107,19 +119,33 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     if settings.train_batch_size:
         _measure_training(model, rows, built, settings, results, log)
     if settings.memory:
-        batch_size = max(settings.batch_sizes)
-        for network in rows:
-            for runtime in (n for n in names if runtimes.applies(n, network)):
-                log(f"peak memory: {network.label} ({runtime}, batch {batch_size})")
-                entry = {"model": model, "network": network.label, "runtime": runtime,
-                         "batch_size": batch_size}
-                try:
-                    path = (artifacts.get(runtime, network, built[network.label], batch_size)
-                            if runtime in runtimes.EXPORTS else None)
-                    entry["peak_bytes"] = memory.measure(runtime, network, batch_size, threads, path)
-                except Exception as error:
-                    entry["error"] = _one_line(error)
-                results["memory"].append(entry)
+        batch_size = settings.memory_batch_size or max(settings.batch_sizes)
+        for network, runtime in pairs:
+            log(f"peak memory: {network.label} ({runtime}, batch {batch_size})")
+            entry = {"model": model, "network": network.label, "runtime": runtime,
+                     "batch_size": batch_size}
+            try:
+                entry["peak_bytes"] = memory.measure(runtime, network, batch_size, threads,
+                                                     exported(network, runtime, batch_size))
+            except Exception as error:
+                entry["error"] = _one_line(error)
+            results["memory"].append(entry)
+
+
+def merge(*results):
+    """One results dict from several runs (each keeps its own settings line in `runs`)."""
+    merged = {"settings": results[0]["settings"], "machine": results[0]["machine"],
+              "runs": [{"settings": r["settings"], "machine": r["machine"]} for r in results]}
+    for key in ("networks", "inference", "training", "memory"):
+        merged[key] = [entry for r in results for entry in r[key]]
+    return merged
+
+
+def _pairs(rows, names):
+    """(network, runtime) runtime by runtime, so an SE network and its base network are
+    timed next to each other in every round."""
+    return [(network, runtime) for runtime in names for network in rows
+            if runtimes.applies(runtime, network)]
 
 
 def _interleave_guarded(tasks, settings):
@@ -171,7 +197,7 @@ def _torch_ready():
     return reference.load_senet_module() is not None
 
 
-def _machine(threads, tf_threads):
+def _machine(threads, tf_threads, wait_policy):
     import importlib.metadata
 
     versions = {}
@@ -181,7 +207,8 @@ def _machine(threads, tf_threads):
         except importlib.metadata.PackageNotFoundError:
             pass
     return {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
-            "tensorflow_threads": tf_threads, "python": platform.python_version(),
+            "tensorflow_threads": tf_threads, "torch_omp_wait_policy": wait_policy,
+            "python": platform.python_version(),
             "versions": versions, "load_average_before": timing.load_average()}
 
 

@@ -1,8 +1,9 @@
 """Timing on a shared, noisy machine: interleaved rounds and medians.
 
-Every task runs once per round, in round-robin order (the starting task rotates), so a burst
-of load from another process falls on all of them alike; the median over rounds then drops
-the bursts. Ratios between tasks of one `interleave` call are the numbers to trust.
+Every task runs once per round, in the given order on even rounds and in reverse on odd
+ones, so a burst of load from another process falls on all of them alike and neighbours stay
+neighbours (order them in the pairs to be compared). The median over rounds drops the bursts;
+`paired_ratio` compares two tasks round by round, which cancels the load they shared.
 """
 
 import os
@@ -16,7 +17,7 @@ def interleave(tasks, rounds, warmup=1, min_seconds=0.0, progress=None):
 
     Args:
         tasks: `{name: callable}`; each call does one unit of work (one batch).
-        rounds: how many times every task is timed.
+        rounds: how many times every task is timed (odd rounds run in reverse order).
         warmup: untimed calls of each task first (compilation, allocation, caches).
         min_seconds: in each round, call a task repeatedly until this much time passed and
             record the mean per call (for tasks too short to time once).
@@ -28,8 +29,7 @@ def interleave(tasks, rounds, warmup=1, min_seconds=0.0, progress=None):
     names = list(tasks)
     samples = {name: [] for name in names}
     for index in range(rounds):
-        shift = index % len(names) if names else 0
-        for name in names[shift:] + names[:shift]:
+        for name in names if index % 2 == 0 else names[::-1]:
             samples[name].append(_time(tasks[name], min_seconds))
         if progress is not None:
             progress(index)
@@ -48,6 +48,12 @@ def _time(task, min_seconds):
 
 def median(values):
     return statistics.median(values)
+
+
+def paired_ratio(numerator, denominator):
+    """Median over rounds of `numerator[i] / denominator[i]`: two tasks timed in the same
+    rounds, compared under the load each round had."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def spread(values):
