@@ -23,7 +23,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from se_keras.benchmark import Settings, report, run  # noqa: E402
+from se_keras.benchmark import Settings, isolated, report  # noqa: E402
 from se_keras.benchmark.suite import merge  # noqa: E402
 from se_keras.weights.download import cache_dir  # noqa: E402
 
@@ -53,26 +53,21 @@ def main(argv=None):
     if args.quick:
         args.headline_rounds, args.detailed = 3, []
     start = time.time()
-
-    def log(message):
-        print(f"[{(time.time() - start) / 60:4.1f} min] {message}", file=sys.stderr, flush=True)
-
     common = {"cache_dir": args.cache_dir}
-    headline = run(Settings(models=("se_resnet50",), runtimes=HEADLINE_RUNTIMES,
-                            batch_sizes=(8,), rounds=args.headline_rounds, **common), log)
-    mobile = run(Settings(models=("se_mobilenet",), runtimes=("tflite", "tflite-int8"),
-                          batch_sizes=(1,), rounds=3 * args.headline_rounds, compare=False,
-                          **common), log)
+    # Each part in its own process (isolated.run): a part's memory goes when it ends.
+    headline = isolated.run(Settings(models=("se_resnet50",), runtimes=HEADLINE_RUNTIMES,
+                                     batch_sizes=(8,), rounds=args.headline_rounds, **common),
+                            start)
+    mobile = isolated.run(Settings(models=("se_mobilenet",), runtimes=("tflite", "tflite-int8"),
+                                   batch_sizes=(1,), rounds=3 * args.headline_rounds,
+                                   compare=False, **common), start)
     table_settings = {"runtimes": TABLE_RUNTIMES, "batch_sizes": (1, 32), "rounds": args.rounds,
                       **common}
-    detailed = tuple(m for m in args.models if m in args.detailed)
-    others = tuple(m for m in args.models if m not in args.detailed)
     tables = []
-    if detailed:
-        tables.append(run(Settings(models=detailed, train_batch_size=args.train_batch_size,
-                                   memory=True, memory_batch_size=1, **table_settings), log))
-    if others:
-        tables.append(run(Settings(models=others, **table_settings), log))
+    for model in args.models:
+        extra = ({"train_batch_size": args.train_batch_size, "memory": True,
+                  "memory_batch_size": 1} if model in args.detailed else {})
+        tables.append(isolated.run(Settings(models=(model,), **table_settings, **extra), start))
     table = merge(*tables)
     minutes = (time.time() - start) / 60
     claims = headline_claims(headline, mobile)
@@ -182,7 +177,7 @@ def markdown(headline, mobile, table, claims, minutes):
                   "", report.markdown(report.inference_table(table, model))]
     if table["training"]:
         lines += ["", "## Training step (XLA, SGD with momentum, batch "
-                  f"{table['settings']['train_batch_size']})", "",
+                  f"{table['training'][0]['batch_size']})", "",
                   report.markdown(report.training_table(table))]
     if table["memory"]:
         lines += ["", f"## Peak memory (batch {table['memory'][0]['batch_size']})", "",

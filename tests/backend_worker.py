@@ -9,11 +9,12 @@ For each model, on the input DIR/NAME.input.npy (written by the test), into DIR/
   with --source: load DIR/SOURCE/NAME.keras, and also build it afresh and load
   DIR/SOURCE/NAME.weights.h5 into it (output NAME.h5.npy).
   Models are taken in order as the source worker marks them done, so the backends overlap.
-- save NAME.keras and NAME.weights.h5 (before any training), predict with the backend's
-  default compilation (NAME.out.npy; jit on JAX, none on TensorFlow on CPU and on torch),
-  then mark NAME.done.
-- STEPS "j": predict again compiled with `jit_compile=True` (NAME.jit.npy), and fit with it;
-  "f": one `fit` step; results.json records its loss and which trainable weights it left.
+- save NAME.keras and NAME.weights.h5 (without --source; with it, NAME.keras only for STEPS
+  "s"), before any training; predict with the backend's default compilation (NAME.out.npy;
+  jit on JAX, none on TensorFlow on CPU and on torch), then mark NAME.done.
+- STEPS "j": predict again compiled with `jit_compile=True` (NAME.jit.npy); "f": one `fit`
+  step compiled the backend's default way, "x": with `jit_compile=True`; results.json
+  records its loss and which trainable weights it left unchanged.
 """
 
 import argparse
@@ -114,16 +115,18 @@ def run(args, name, size, steps):
         fresh.load_weights(os.path.join(source, f"{name}.weights.h5"))
         np.save(os.path.join(out, f"{name}.h5.npy"), predict(fresh, x)[0])
         del fresh
-    model.save(os.path.join(out, f"{name}.keras"))
-    model.save_weights(os.path.join(out, f"{name}.weights.h5"))
+    if source is None or "s" in steps:
+        model.save(os.path.join(out, f"{name}.keras"))
+    if source is None:
+        model.save_weights(os.path.join(out, f"{name}.weights.h5"))
     y, result["predict_jit"] = predict(model, x)
     np.save(os.path.join(out, f"{name}.out.npy"), y)
     open(os.path.join(out, f"{name}.done"), "w").close()
     if "j" in steps:
         y_jit, result["jit_predict_jit"] = predict(model, x, jit_compile=True)
         np.save(os.path.join(out, f"{name}.jit.npy"), y_jit)
-    if "f" in steps:
-        result.update(fit_step(model, x, True if "j" in steps else "auto"))
+    if "f" in steps or "x" in steps:
+        result.update(fit_step(model, x, True if "x" in steps else "auto"))
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["cpu_seconds"] = round(time.process_time() - cpu, 1)
     return result

@@ -62,7 +62,7 @@ def test_recorded_gates_equal_numpy_from_the_layer_weights(trained):
     for block in blocks:
         expected = numpy_gate(inputs[block.name], block)
         assert recorded[block.name].shape == (12, block.channels)
-        assert expected.std() > 0.01  # trained gates that differ between inputs and channels
+        assert expected.std() > 0.005  # trained gates that differ between inputs and channels
         assert np.abs(recorded[block.name] - expected).max() <= 1e-6
 
 

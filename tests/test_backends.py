@@ -1,20 +1,22 @@
 """Every model on the TensorFlow, JAX and PyTorch backends, and under XLA (issue 9).
 
 The backend is fixed when keras is imported, so each backend runs in its own process
-(tests/backend_worker.py), all three at once: TensorFlow builds each model with random
-weights and random BatchNorm statistics and saves it; JAX and torch load its `.keras` file,
-and its `.weights.h5` into a fresh build, run the same input and one `fit` step, and save
-their own `.keras` files, which this (TensorFlow) process loads back. The default tier takes
-one model per family, the slow tier every other registered model (with a `fit` step
-compiled by XLA on TensorFlow too: the default tier's TensorFlow training is in each
-family's own tests).
+(tests/backend_worker.py), all three at once: TensorFlow builds each model with random,
+well-conditioned weights (random BatchNorm statistics included) and saves it; JAX and torch
+load its `.keras` file, and its `.weights.h5` into a fresh build, and run the same input.
+Every backend runs one `fit` step: XLA-compiled on JAX (its default), and on TensorFlow for
+the default tier's models that no other test trains under XLA (`XLA_FIT`). The default tier takes one model per
+family, whose `.keras` files JAX and torch also save; one of them is loaded back here on
+TensorFlow. The slow tier takes every other registered model.
 
-Tolerances: 1e-4 absolute on logits of order one between backends (different kernels sum
-in different orders; measured up to ~1e-6), 1e-5 between XLA and non-compiled TensorFlow.
+Tolerances: 1e-4 between backends on logits of order one (kernels sum in different orders;
+measured up to 1e-5), and 1e-5 of the logit scale (`max(1, max |logit|)`) between XLA and
+non-compiled TensorFlow (measured up to 7e-6, in VGG's 4096-wide dense layers).
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,12 +36,21 @@ DEFAULT = [next((n for n in CHEAP if n in f.MODELS), next(iter(f.MODELS))) for f
 SLOW = [name for name in list_models() if name not in DEFAULT]
 SIZES = {"se_inception_v3": 75, "se_inception_resnet_v2": 75,  # their smallest input
          "se_mobilenet_v2": 224, "se_shufflenet_v2": 224}  # small enough for full size
+# TensorFlow's `fit` step runs under XLA for the default tier's models that no other test
+# trains under XLA (test_training.py's test_fit_under_xla_for_every_family and
+# test_se_mobile.py's shufflenets do the others); elsewhere a plain step: XLA-compiling the
+# training step of every large model would cost the slow tier many minutes of CI and show
+# nothing a family's smallest model does not.
+XLA_FIT_ELSEWHERE = ("se_resnet18", "se_resnext50", "se_inception_v3", "se_bn_inception",
+                     "se_shufflenet", "se_shufflenet_v2")
+XLA_FIT = [name for name in DEFAULT if name not in XLA_FIT_ELSEWHERE]
 TIMEOUT = 3600
+
 
 SLOW_CASES = [pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
 CASES = [pytest.param(name, id=name) for name in DEFAULT] + SLOW_CASES
-# Files written on JAX and torch, loaded here: in the default tier for the model with the
-# most custom parts (ChannelShuffle, grouped convolutions).
+# Files saved on JAX and torch, loaded here: the model with the most custom parts
+# (ChannelShuffle, grouped convolutions).
 REVERSE = "se_shufflenet" if "se_shufflenet" in DEFAULT else DEFAULT[0]
 
 
@@ -57,13 +68,23 @@ def _start(directory, backend, specs, source=None):
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _wait(directory, processes):
+def _drop_read_files(directory, names):
+    """TensorFlow's model files, once both readers are past them (SENet-154: 0.9 GB)."""
+    for name in names:
+        if all(os.path.exists(os.path.join(directory, b, f"{name}.done")) for b in READERS):
+            for suffix in ("keras", "weights.h5"):
+                path = os.path.join(directory, "tensorflow", f"{name}.{suffix}")
+                if os.path.exists(path):
+                    os.remove(path)
+
+
+def _wait(directory, processes, names):
     """Wait for every worker; on the first failure stop the others and show its log."""
     deadline = time.time() + TIMEOUT
     while any(p.poll() is None for p in processes.values()) and time.time() < deadline:
-        failed = [b for b, p in processes.items() if p.poll() not in (None, 0)]
-        if failed:
+        if any(p.poll() not in (None, 0) for p in processes.values()):
             break
+        _drop_read_files(directory, names)
         time.sleep(1)
     for process in processes.values():
         if process.poll() is None:
@@ -75,10 +96,22 @@ def _wait(directory, processes):
                 pytest.fail(f"the {backend} worker failed:\n{file.read()[-4000:]}")
 
 
+class Run:
+    """What the workers wrote: `results[backend][name]`, `output(backend, name, kind)`."""
+
+    def __init__(self, directory, results):
+        self.directory, self.results = directory, results
+
+    def path(self, backend, name, suffix):
+        return os.path.join(self.directory, backend, f"{name}.{suffix}")
+
+    def output(self, backend, name, kind="out"):
+        return np.load(self.path(backend, name, f"{kind}.npy"))
+
+
 @pytest.fixture(scope="module")
 def run(request, tmp_path_factory):
-    """All three backends on the selected models; `run.result(backend, name)` and
-    `run.output(backend, name, kind)` read what they wrote."""
+    """All three backends on the selected models."""
     names = _selected(request.session, request.module)
     directory = str(tmp_path_factory.mktemp("backends"))
     rng = np.random.default_rng(0)
@@ -89,28 +122,18 @@ def run(request, tmp_path_factory):
     spec = {name: f"{name}:{SIZES.get(name, 64)}" for name in names}
     start = time.perf_counter()
     processes = {"tensorflow": _start(directory, "tensorflow", [
-        spec[n] + (":j" if n in DEFAULT else ":jf") for n in names])}
-    processes.update({b: _start(directory, b, [spec[n] + ":f" for n in names], "tensorflow")
-                      for b in READERS})
-    _wait(directory, processes)
+        spec[n] + (":jx" if n in XLA_FIT else ":jf") for n in names])}
+    processes.update({b: _start(directory, b, [
+        spec[n] + (":fs" if n in DEFAULT else ":f") for n in names], "tensorflow") for b in READERS})
+    _wait(directory, processes, names)
     results, cpu = {}, {}
     for backend in processes:
         with open(os.path.join(directory, backend, "results.json")) as file:
             saved = json.load(file)
         results[backend], cpu[backend] = {r["name"]: r for r in saved["models"]}, saved["cpu_seconds"]
     print(f"\nbackend workers: {time.perf_counter() - start:.0f} s for {names}; CPU seconds {cpu}")
-    return Run(directory, results)
-
-
-class Run:
-    def __init__(self, directory, results):
-        self.directory, self.results = directory, results
-
-    def path(self, backend, name, suffix):
-        return os.path.join(self.directory, backend, f"{name}.{suffix}")
-
-    def output(self, backend, name, kind="out"):
-        return np.load(self.path(backend, name, f"{kind}.npy"))
+    yield Run(directory, results)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _max_diff(a, b):
@@ -132,17 +155,15 @@ def test_jax_and_torch_give_tensorflows_outputs(run, name):
 
 @pytest.mark.parametrize("name", CASES)
 def test_fit_step_on_every_backend(run, name):
-    backends = READERS if name in DEFAULT else ("tensorflow", *READERS)
-    for backend in backends:
+    for backend in ("tensorflow", *READERS):
         result = run.results[backend][name]
         assert np.isfinite(result["loss"]) and result["loss"] > 0, (backend, result)
-        # Every weight with a gradient moves; a few may legitimately get none.
-        assert len(result["unchanged"]) <= 0.05 * result["trainable"], (backend, result["unchanged"])
-        assert not any("predictions" in path or "_se/" in path for path in result["unchanged"])
-    # The backends' own compilation: XLA on JAX by default, none on torch; XLA on
-    # TensorFlow where asked for (the slow tier).
+        # Every weight moves but some BatchNorm offsets: those followed by a linear layer
+        # and a training-mode BatchNorm, which removes any constant (zero gradient).
+        assert all(path.endswith("/beta") for path in result["unchanged"]), (backend, result)
+    # XLA on JAX by default, none on torch; on TensorFlow where asked for.
     assert run.results["jax"][name]["fit_jit"] and not run.results["torch"][name]["fit_jit"]
-    assert name in DEFAULT or run.results["tensorflow"][name]["fit_jit"]
+    assert run.results["tensorflow"][name]["fit_jit"] == (name in XLA_FIT)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -150,12 +171,13 @@ def test_xla_predict_matches_non_compiled(run, name):
     tf_result, jax_result = run.results["tensorflow"][name], run.results["jax"][name]
     assert not tf_result["predict_jit"] and tf_result["jit_predict_jit"]
     assert jax_result["predict_jit"]  # JAX's predict is XLA-compiled by default
-    diff = _max_diff(run.output("tensorflow", name, "jit"), run.output("tensorflow", name))
+    reference = run.output("tensorflow", name)
+    diff = _max_diff(run.output("tensorflow", name, "jit"), reference)
     print(f"\n{name}: XLA vs non-compiled TensorFlow max |diff| {diff:.1e}")
-    assert diff < 1e-5
+    assert diff < 1e-5 * max(1.0, np.abs(reference).max())
 
 
-@pytest.mark.parametrize("name", [REVERSE, *SLOW_CASES])
+@pytest.mark.parametrize("name", [REVERSE])
 def test_keras_files_from_jax_and_torch_load_on_tensorflow(run, name):
     assert keras.backend.backend() == "tensorflow"
     reference = run.output("tensorflow", name)

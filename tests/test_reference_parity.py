@@ -4,6 +4,10 @@ The reference gets random weights and random BatchNorm statistics, its state dic
 the public `weights=` path, and both run the same random batch in inference mode.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -116,18 +120,29 @@ def test_safetensors_checkpoint(senet, tmp_path):
     _compare("se_resnet18", ref, path, images)
 
 
-def test_channels_first(senet, tmp_path):
-    import keras
+# channels_first on the JAX backend: TensorFlow's CPU kernels run NCHW convolutions only where
+# oneDNN is on, which TensorFlow enables just for CPUs with AVX-512 (not on every CI machine).
+CHANNELS_FIRST = """
+import sys
+import keras
+import numpy as np
+import se_keras
 
+keras.config.set_image_data_format("channels_first")
+model = se_keras.applications.SEResNeXt50(weights=sys.argv[1], classifier_activation=None)
+assert model.input.shape == (None, 3, 224, 224), model.input.shape
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+"""
+
+
+def test_channels_first(senet, tmp_path):
     ref = randomize(senet.se_resnext50_32x4d(pretrained=None), seed=4)
     path = _save(ref, tmp_path)
     images = np.random.default_rng(4).standard_normal((1, 224, 224, 3), dtype=np.float32)
-    keras.config.set_image_data_format("channels_first")
-    try:
-        model = se_keras.applications.SEResNeXt50(weights=str(path), classifier_activation=None)
-        assert model.input.shape == (None, 3, 224, 224)
-        got = model.predict(images.transpose(0, 3, 1, 2), verbose=0)
-    finally:
-        keras.config.set_image_data_format("channels_last")
+    np.save(tmp_path / "images.npy", images.transpose(0, 3, 1, 2))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    subprocess.run([sys.executable, "-c", CHANNELS_FIRST, str(path), str(tmp_path / "images.npy"),
+                    str(tmp_path / "got.npy")], env=env, check=True, timeout=900)
+    got = np.load(tmp_path / "got.npy")
     expected = reference_outputs(ref, images)
     assert np.abs(got - expected).max() <= TOLERANCE * np.abs(expected).max()

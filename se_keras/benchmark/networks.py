@@ -62,6 +62,9 @@ class Network:
 
     @property
     def paper_macs(self):
+        """The paper's multiply-adds (at the model's default input size only), or None."""
+        if self.image_size != default_size(self.model):
+            return None
         macs = PAPER_MACS.get(self.model, (None, None))
         return macs[0] if self.role == "se" else macs[1]
 

@@ -45,7 +45,9 @@ def se_over_base(results, model, runtime, batch_size, kind="inference"):
 
 
 def _ms(seconds):
-    return "-" if seconds is None else f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def _rate(seconds, batch_size):
@@ -135,7 +137,8 @@ def full_text(results):
     """Everything `se-keras benchmark` prints."""
     parts = [settings_line(results)]
     for model in dict.fromkeys(n["model"] for n in results["networks"]):
-        parts += ["", text(network_table(results, model)), "", text(inference_table(results, model))]
+        parts += ["", text(network_table(results, model)), "",
+                  text(inference_table(results, model))]
     if results["training"]:
         parts += ["", "training step (XLA, SGD):", text(training_table(results))]
     if results["memory"]:

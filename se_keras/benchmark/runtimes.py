@@ -161,7 +161,8 @@ def _torch(network, x, threads):
 
 
 class Artifacts:
-    """Exported files (`se_keras.export.export_model`), made once per network and format.
+    """Exported files (`se_keras.export.export_model`), made once per network and format, each
+    in a child process (see `isolated`).
 
     With a `directory` they are kept there, under a key made of the network (name, role,
     input size), the runtime and the sources that shape the file (`_sources`), so a later
@@ -177,10 +178,13 @@ class Artifacts:
         self.log = log or (lambda message: None)
         self._sources = {}  # per network, read once: edits during a run do not re-key it
 
-    def get(self, runtime, network, model, batch_size):
-        """Path of `network`'s file for `runtime` that runs `batch_size`, exported now if
-        it is not there: one with a dynamic batch where the exporter allows (`"auto"`),
-        else one per batch size (TFLite files of channel-shuffle networks)."""
+    def get(self, runtime, network, batch_size):
+        """Path of `network`'s file for `runtime` that runs `batch_size`, exported now (in a
+        child process) if it is not there: one with a dynamic batch where the exporter
+        allows (`"auto"`), else one per batch size (TFLite files of channel-shuffle
+        networks)."""
+        from se_keras.benchmark import isolated
+
         format = EXPORTS[runtime][0]
         stem = os.path.join(self.directory,
                             f"{network.label.split()[0]}-{runtime}-"
@@ -190,31 +194,25 @@ class Artifacts:
         def name(batch):
             return f"{stem}-b{batch}{suffix}"
 
+        def export(path, batch):
+            self.log(f"exporting {network.label} ({runtime}, batch {batch})")
+            return isolated.export(runtime, network, path, batch)
+
         for batch in ("dynamic", batch_size):
             if os.path.exists(name(batch)):
                 return name(batch)
         if not glob.glob(name("*")):  # never exported: ask for a dynamic batch
-            report = self._export(network, model, name("auto"), runtime, "auto")
-            auto = report.batch_size or "dynamic"
-            os.replace(report.path, name(auto))
+            auto = export(name("auto"), "auto") or "dynamic"
+            os.replace(name("auto"), name(auto))
             if auto in ("dynamic", batch_size):
                 return name(auto)
-        return self._export(network, model, name(batch_size), runtime, batch_size).path
+        export(name(batch_size), batch_size)
+        return name(batch_size)
 
     def _source_digest(self, network):
         if network not in self._sources:
             self._sources[network] = _sources(network)
         return self._sources[network]
-
-    def _export(self, network, model, path, runtime, batch_size):
-        from se_keras.export import export_model
-
-        format, quantize = EXPORTS[runtime]
-        self.log(f"exporting {network.label} ({runtime}, batch {batch_size})")
-        calibration = images(network, CALIBRATION_IMAGES, seed=1) if quantize else None
-        return export_model(model, path, format, quantize=quantize, verify=False,
-                            representative_data=calibration, batch_size=batch_size,
-                            overwrite=True)
 
     def cleanup(self):
         if self._temporary is not None:

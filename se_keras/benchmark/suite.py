@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from se_keras.benchmark import memory, networks, runtimes, timing
+from se_keras.benchmark import isolated, networks, runtimes, timing
 from se_keras.utils.validation import check_positive
 
 
@@ -94,7 +94,7 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     def exported(network, runtime, batch_size):
         if runtime not in runtimes.EXPORTS:
             return None
-        return artifacts.get(runtime, network, built[network.label], batch_size)
+        return artifacts.get(runtime, network, batch_size)
 
     for batch_size in settings.batch_sizes:
         tasks, errors = {}, {}
@@ -125,8 +125,8 @@ def _measure_model(model, settings, threads, artifacts, results, log):
             entry = {"model": model, "network": network.label, "runtime": runtime,
                      "batch_size": batch_size}
             try:
-                entry["peak_bytes"] = memory.measure(runtime, network, batch_size, threads,
-                                                     exported(network, runtime, batch_size))
+                entry["peak_bytes"] = isolated.peak_memory(
+                    runtime, network, batch_size, threads, exported(network, runtime, batch_size))
             except Exception as error:
                 entry["error"] = _one_line(error)
             results["memory"].append(entry)

@@ -1,0 +1,135 @@
+"""Work done in a fresh process: exports, peak-memory measurements, whole benchmark runs.
+
+- Exports: the TFLite converter and tf2onnx keep gigabytes that a long benchmark process
+  would never give back; in a child process that memory goes when the child does.
+- Peak memory: the child imports only what the runtime needs, notes its resident set size
+  (the baseline), loads the network (builds the Keras model or the authors' PyTorch model, or
+  reads the exported file), runs the batch twice and reports its peak resident set size.
+  Peak minus baseline is what the network costs in that runtime: weights, packed or compiled
+  copies, activations. A process each, because freed memory stays with the process that had
+  it.
+- Runs (`run`): `suite.run` for one group of models, so that a long sequence of them (as in
+  benchmarks/run.py) never holds more than one group's memory.
+"""
+
+import dataclasses
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+_KERAS = ("tensorflow", "keras", "se_keras.applications")
+# What each runtime imports before the memory baseline is taken.
+IMPORTS = {"eager": _KERAS, "keras": _KERAS, "xla": _KERAS, "torch": ("torch",),
+           "onnx": ("onnxruntime",), "tflite": ("ai_edge_litert.interpreter",),
+           "tflite-int8": ("ai_edge_litert.interpreter",)}
+
+
+def export(runtime, network, path, batch_size, timeout=1800):
+    """Export `network` for `runtime` to `path` in a child; returns the file's batch size
+    (None: dynamic)."""
+    return _run({"task": "export", "runtime": runtime, "network": dataclasses.asdict(network),
+                 "path": path, "batch_size": batch_size}, timeout)["batch_size"]
+
+
+def peak_memory(runtime, network, batch_size, threads, path=None, timeout=900):
+    """Peak resident memory (bytes) of `network` in `runtime` above the import baseline."""
+    report = _run({"task": "memory", "runtime": runtime, "network": dataclasses.asdict(network),
+                   "batch_size": batch_size, "threads": threads, "path": path}, timeout)
+    return report["peak"] - report["baseline"]
+
+
+def run(settings, start=None, timeout=None):
+    """`suite.run(settings)` in a child process; its progress goes to this stderr."""
+    with tempfile.TemporaryDirectory(prefix="se-bench-") as folder:
+        path = os.path.join(folder, "results.json")
+        _run({"task": "run", "settings": dataclasses.asdict(settings), "path": path,
+              "start": start}, timeout, capture_stderr=False)
+        with open(path) as file:
+            return json.load(file)
+
+
+def _run(request, timeout, capture_stderr=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "se_keras.benchmark.isolated", json.dumps(request)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else None, text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        # The last line that is not TensorFlow's logging: the exception, usually.
+        messages = [line for line in (result.stderr or "").strip().splitlines()
+                    if line.strip() and not re.match(r"[IWEF]\d{4} |WARNING: All log", line)]
+        reason = messages[-1] if messages else f"exit status {result.returncode}"
+        if result.returncode < 0:
+            reason = f"killed by signal {-result.returncode} (out of memory?)"
+        raise RuntimeError(f"{request['task']} in a child process failed: {reason}")
+    return json.loads(lines[-1])
+
+
+def _export(request, network):
+    from se_keras.benchmark import runtimes
+    from se_keras.export import export_model
+
+    quantize = runtimes.EXPORTS[request["runtime"]][1]
+    calibration = (runtimes.images(network, runtimes.CALIBRATION_IMAGES, seed=1)
+                   if quantize else None)
+    report = export_model(network.build(), request["path"], runtimes.EXPORTS[request["runtime"]][0],
+                          quantize=quantize, verify=False, representative_data=calibration,
+                          batch_size=request["batch_size"], overwrite=True)
+    return {"batch_size": report.batch_size}
+
+
+def _memory(request, network):
+    from se_keras.benchmark import runtimes, timing
+
+    runtime = request["runtime"]
+    for module in IMPORTS[runtime]:
+        importlib.import_module(module)
+    if runtime in ("eager", "keras", "xla"):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
+    baseline = timing.current_rss_bytes()
+    model = network.build() if runtime in ("eager", "keras", "xla") else None
+    run = runtimes.load(runtime, network, request["batch_size"], request["threads"],
+                        model=model, path=request["path"])
+    run()
+    run()
+    return {"baseline": baseline, "peak": timing.peak_rss_bytes()}
+
+
+def _suite(request):
+    import time
+
+    from se_keras.benchmark import suite
+
+    start = request["start"] or time.time()
+
+    def log(message):
+        print(f"[{(time.time() - start) / 60:4.1f} min] {message}", file=sys.stderr, flush=True)
+
+    results = suite.run(suite.Settings(**request["settings"]), log)
+    from se_keras.benchmark import report
+
+    report.write_json(results, request["path"])
+    return {"path": request["path"]}
+
+
+def _child(request):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from se_keras.benchmark import networks
+
+    if request["task"] == "run":
+        print(json.dumps(_suite(request)))
+        return
+    network = networks.Network(**request["network"])
+    task = _export if request["task"] == "export" else _memory
+    print(json.dumps(task(request, network)))
+
+
+if __name__ == "__main__":
+    _child(json.loads(sys.argv[1]))
