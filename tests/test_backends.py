@@ -7,7 +7,8 @@ load its `.keras` file, and its `.weights.h5` into a fresh build, and run the sa
 Every backend runs one `fit` step: XLA-compiled on JAX (its default), and on TensorFlow for
 the default tier's models that no other test trains under XLA (`XLA_FIT`). The default tier takes one model per
 family, whose `.keras` files JAX and torch also save; one of them is loaded back here on
-TensorFlow. The slow tier takes every other registered model.
+TensorFlow. The slow tier adds a model of every other block type, `pytest -m exhaustive`
+every other registered model.
 
 Tolerances: 1e-4 between backends on logits of order one (kernels sum in different orders;
 measured up to 1e-5), and 1e-5 of the logit scale (`max(1, max |logit|)`) between XLA and
@@ -33,7 +34,13 @@ READERS = ("jax", "torch")
 # later: its first model).
 CHEAP = ("se_resnet18", "se_bn_inception", "se_mobilenet", "se_shufflenet", "se_vgg16")
 DEFAULT = [next((n for n in CHEAP if n in f.MODELS), next(iter(f.MODELS))) for f in _FAMILIES]
-SLOW = [name for name in list_models() if name not in DEFAULT]
+# The slow tier: a model of each block type the default tier lacks (bottleneck, grouped
+# bottleneck, Inception-v3 and Inception-ResNet modules, inverted residual, ShuffleNet v2);
+# the deeper variants of these with `pytest -m exhaustive` (an hour and more on 2 cores).
+SLOW = [name for name in ("se_resnet50", "se_resnext50", "se_inception_v3",
+                          "se_inception_resnet_v2", "se_mobilenet_v2", "se_shufflenet_v2")
+        if name in list_models()]
+EXHAUSTIVE = [name for name in list_models() if name not in DEFAULT + SLOW]
 SIZES = {"se_inception_v3": 75, "se_inception_resnet_v2": 75,  # their smallest input
          "se_mobilenet_v2": 224, "se_shufflenet_v2": 224}  # small enough for full size
 # TensorFlow's `fit` step runs under XLA for the default tier's models that no other test
@@ -47,8 +54,9 @@ XLA_FIT = [name for name in DEFAULT if name not in XLA_FIT_ELSEWHERE]
 TIMEOUT = 3600
 
 
-SLOW_CASES = [pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
-CASES = [pytest.param(name, id=name) for name in DEFAULT] + SLOW_CASES
+CASES = ([pytest.param(name, id=name) for name in DEFAULT]
+         + [pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
+         + [pytest.param(name, id=name, marks=pytest.mark.exhaustive) for name in EXHAUSTIVE])
 # Files saved on JAX and torch, loaded here: the model with the most custom parts
 # (ChannelShuffle, grouped convolutions).
 REVERSE = "se_shufflenet" if "se_shufflenet" in DEFAULT else DEFAULT[0]
@@ -58,7 +66,7 @@ def _selected(session, module):
     """The models of this module's selected tests, in registry order."""
     names = {item.callspec.params.get("name") for item in session.items
              if item.module is module and hasattr(item, "callspec")}
-    return [name for name in DEFAULT + SLOW if name in names]
+    return [name for name in DEFAULT + SLOW + EXHAUSTIVE if name in names]
 
 
 def _start(directory, backend, specs, source=None):

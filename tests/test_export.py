@@ -114,20 +114,21 @@ def test_every_family_exports_and_verifies(name, tmp_path):
     check_every_format(small_model(name, SMALL[name]), str(tmp_path))
 
 
-# At full size, one model of each family's block types (residual bottleneck, grouped
-# bottleneck, Inception modules, depthwise, channel shuffle and split). Export time grows with
-# the weights (about 5 s per million parameters here): all fifteen non-VGG models take some
-# 45 minutes of CI, while a deeper variant differs from these only in how often a block
-# repeats. `python benchmarks/exports.py --models ...` runs the same checks for any of them.
-# SE-VGG is left to the default tier (32x32): at 224 its files are 0.5 GB (TFLite, ONNX) and
-# 1 GB (SavedModel) of plain convolutions.
+# At full size, in the slow tier: one model of each block type (bottleneck, grouped bottleneck,
+# Inception modules, depthwise separable, ShuffleNet v2's split and shuffle). Export time grows
+# with the weights (about 5 s per million parameters here), and the deeper variants differ
+# from these only in how often a block repeats: they run with `pytest -m exhaustive` (some 45
+# minutes). SE-VGG is left to the default tier (32x32): at 224 its files are 0.5 GB (TFLite,
+# ONNX) and 1 GB (SavedModel) of plain convolutions.
 FULL_SIZE = [name for name in ("se_resnet50", "se_resnext50", "se_inception_v3", "se_mobilenet",
                                "se_shufflenet_v2") if name in applications.list_models()]
+FULL_SIZE_CASES = [
+    pytest.param(name, marks=pytest.mark.slow if name in FULL_SIZE else pytest.mark.exhaustive)
+    for name in applications.list_models() if not name.startswith("se_vgg")]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", FULL_SIZE)
-def test_every_family_exports_at_full_size(name, tmp_path):
+@pytest.mark.parametrize("name", FULL_SIZE_CASES)
+def test_every_model_exports_at_full_size(name, tmp_path):
     model = small_model(name, classes=1000)
     check_every_format(model, str(tmp_path))
     # ... and survives a .keras round trip.
