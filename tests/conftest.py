@@ -1,9 +1,17 @@
 """Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py)."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# tensorflow-datasets' default folder (the bundled digits, prepared on first use) is one per
+# test process: two pytest-xdist workers preparing one folder at once would race, and the
+# tests leave a user's own datasets alone. Read by tensorflow-datasets when it is imported.
+os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="se-keras-tests-tfds-")
+atexit.register(shutil.rmtree, os.environ["TFDS_DATA_DIR"], True)
 
 import pytest  # noqa: E402
 
