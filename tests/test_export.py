@@ -324,9 +324,11 @@ def train_digits_model():
     return model, calibration, test_images.numpy(), test_labels.numpy()
 
 
+# Max probability differences; dynamic-range at the exporter's own tolerance
+# (export.TOLERANCES): three trainings of the same seed measured 2.1e-2 to 3.0e-2.
 @pytest.mark.slow
 @pytest.mark.parametrize("quantize, max_difference, min_agreement", [
-    (None, 1e-5, 1.0), ("float16", 2e-3, 0.99), ("dynamic", 2e-2, 0.98), ("int8", 0.2, 0.98),
+    (None, 1e-5, 1.0), ("float16", 2e-3, 0.99), ("dynamic", 5e-2, 0.98), ("int8", 0.2, 0.98),
 ])
 def test_tflite_on_held_out_digits(digits_model, tmp_path, quantize, max_difference,
                                    min_agreement):
