@@ -5,10 +5,10 @@ The backend is fixed when keras is imported, so each backend runs in its own pro
 well-conditioned weights (random BatchNorm statistics included) and saves it; JAX and torch
 load its `.keras` file, and its `.weights.h5` into a fresh build, and run the same input.
 Every backend runs one `fit` step: XLA-compiled on JAX (its default), and on TensorFlow for
-the default tier's models that no other test trains under XLA (`XLA_FIT`). The default tier takes one model per
-family, whose `.keras` files JAX and torch also save; one of them is loaded back here on
-TensorFlow. The slow tier adds a model of every other block type, `pytest -m exhaustive`
-every other registered model.
+the default tier's models that no other test trains under XLA (`XLA_FIT`). The default tier
+takes one model per family, whose `.keras` files JAX and torch also save; one of them is
+loaded back here on TensorFlow. The slow tier adds a model of every other block type,
+`pytest -m exhaustive` every other registered model.
 
 Tolerances: 1e-4 between backends on logits of order one (kernels sum in different orders;
 measured up to 1e-5), and 1e-5 of the logit scale (`max(1, max |logit|)`) between XLA and
@@ -52,7 +52,6 @@ XLA_FIT_ELSEWHERE = ("se_resnet18", "se_resnext50", "se_inception_v3", "se_bn_in
                      "se_shufflenet", "se_shufflenet_v2")
 XLA_FIT = [name for name in DEFAULT if name not in XLA_FIT_ELSEWHERE]
 TIMEOUT = 3600
-
 
 CASES = ([pytest.param(name, id=name) for name in DEFAULT]
          + [pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
@@ -131,8 +130,8 @@ def run(request, tmp_path_factory):
     start = time.perf_counter()
     processes = {"tensorflow": _start(directory, "tensorflow", [
         spec[n] + (":jx" if n in XLA_FIT else ":jf") for n in names])}
-    processes.update({b: _start(directory, b, [
-        spec[n] + (":fs" if n in DEFAULT else ":f") for n in names], "tensorflow") for b in READERS})
+    reader_specs = [spec[n] + (":fs" if n in DEFAULT else ":f") for n in names]
+    processes.update({b: _start(directory, b, reader_specs, "tensorflow") for b in READERS})
     _wait(directory, processes, names)
     results, cpu = {}, {}
     for backend in processes:
