@@ -128,6 +128,19 @@ def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
     assert results["machine"]["threads"] >= 1
 
 
+def test_int8_dot_product_instructions_from_the_cpu_flags(tmp_path):
+    from se_keras.benchmark.suite import int8_dot_product
+
+    cpus = {"zen3": "model name\t: AMD EPYC\nflags\t\t: fpu sse4_1 avx2 fma\n",
+            "icelake": "flags\t\t: avx2 avx512f avx512_vnni\n",
+            "arm": "Features\t: fp asimd asimddp i8mm\n"}
+    for name, text in cpus.items():
+        (tmp_path / name).write_text(text)
+    found = {name: int8_dot_product(str(tmp_path / name)) for name in cpus}
+    assert found == {"zen3": [], "icelake": ["avx512_vnni"], "arm": ["asimddp", "i8mm"]}
+    assert int8_dot_product(str(tmp_path / "missing")) is None
+
+
 def test_report_marks_a_failed_runtime_and_keeps_the_others():
     results = {
         "networks": [{"model": "m", "role": "se", "label": "se"},
@@ -168,8 +181,11 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
               if "-tflite-" in name and "int8" not in name}
     assert peak["se_mobilenet", "tflite"] >= tflite["se_mobilenet"].stat().st_size
     # The fast path: SE adds no XNNPACK partition (each one is a round trip to TFLite's own
-    # kernels); a dynamic reshape or expand_dims in the layer would.
+    # kernels), in the float file or the full-integer one; a dynamic reshape or expand_dims
+    # in the layer would.
     assert _delegates(tflite["se_mobilenet"]) == _delegates(tflite["MobileNet"])
+    int8 = {name.split("-")[0]: p for name, p in files.items() if "-tflite-int8-" in name}
+    assert _delegates(int8["se_mobilenet"]) == _delegates(int8["MobileNet"])
 
 
 def _delegates(path):

@@ -107,6 +107,10 @@ def check_onnx_graph(path, model):
     depthwise = sum(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in model.layers)
     # Each grouped convolution is one Conv node with its `group` (depthwise ones too).
     assert len(groups) == len(grouped) + depthwise and set(grouped) <= set(groups)
+    # SE scales multiply in the convolutions' NCHW layout, not between a pair of Transposes.
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    assert not [n.name for n in graph.node
+                if n.op_type == "Mul" and any(producers.get(i) == "Transpose" for i in n.input)]
 
 
 @pytest.mark.parametrize("name", [n for n in SMALL if n in applications.list_models()])
@@ -150,8 +154,9 @@ def test_onnx_grouped_convolutions_batch_and_opset(tmp_path):
     expected = model.predict(x, verbose=0)
     assert np.abs(run_onnx(path, x) - expected).max() <= FLOAT_TOLERANCE * np.abs(expected).max()
     assert report.operators["Conv"] == 53
-    # The trace-only switch leaves the model as Keras runs it.
-    assert all("convolution_op" not in vars(layer) for layer in model.layers)
+    # The trace-only switches leave the model as Keras runs it.
+    assert all("convolution_op" not in vars(layer) and "call" not in vars(layer)
+               for layer in model.layers)
 
 
 @pytest.fixture(scope="module")

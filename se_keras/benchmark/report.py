@@ -12,7 +12,7 @@ def _find(entries, **match):
     return [e for e in entries if all(e.get(k) == v for k, v in match.items())]
 
 
-def _labels(results, model):
+def labels(results, model):
     """(SE label, base label or None) of `model`."""
     rows = _find(results["networks"], model=model)
     base = [r["label"] for r in rows if r["role"] == "base"]
@@ -40,7 +40,7 @@ def compare(results, model, first, second, batch_size, kind="inference"):
 
 
 def se_over_base(results, model, runtime, batch_size, kind="inference"):
-    se, base = _labels(results, model)
+    se, base = labels(results, model)
     return compare(results, model, (se, runtime), (base, runtime), batch_size, kind)
 
 
@@ -72,7 +72,7 @@ def network_table(results, model):
 
 def inference_table(results, model):
     """Per runtime and batch size: SE and base time per batch, images/s, and SE / base."""
-    se, base = _labels(results, model)
+    se, base = labels(results, model)
     rows = [("runtime", "batch", se, "images/s", base or "base", "images/s", "SE / base")]
     for entry in _find(results["inference"], model=model, network=se):
         runtime, batch = entry["runtime"], entry["batch_size"]
@@ -89,7 +89,7 @@ def inference_table(results, model):
 def training_table(results):
     rows = [("model", "batch", "SE step", "images/s", "base step", "images/s", "SE / base")]
     for model in dict.fromkeys(e["model"] for e in results["training"]):
-        se, base = _labels(results, model)
+        se, base = labels(results, model)
         for entry in _find(results["training"], model=model, network=se):
             batch, s = entry["batch_size"], entry["median_s"]
             b = median(results, model, base, "xla", batch, "training") if base else None

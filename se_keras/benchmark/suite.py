@@ -208,8 +208,27 @@ def _machine(threads, tf_threads, wait_policy):
             pass
     return {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
             "tensorflow_threads": tf_threads, "torch_omp_wait_policy": wait_policy,
-            "python": platform.python_version(),
+            "int8_dot_product": int8_dot_product(), "python": platform.python_version(),
             "versions": versions, "load_average_before": timing.load_average()}
+
+
+# Instructions that multiply-add four int8 pairs into an int32 lane (x86 VNNI and AMX, ARM
+# dot product and matrix multiply). Without them XNNPACK's int8 kernels widen to int16 first
+# and do about as many multiply-adds per instruction as its float32 ones.
+INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp", "i8mm")
+
+
+def int8_dot_product(cpuinfo="/proc/cpuinfo"):
+    """Which of INT8_DOT_PRODUCT the CPU lists in `cpuinfo`; None where it cannot be read."""
+    try:
+        with open(cpuinfo) as file:
+            for line in file:
+                if line.startswith(("flags", "Features")):  # x86, ARM
+                    flags = set(line.split(":", 1)[1].split())
+                    return [name for name in INT8_DOT_PRODUCT if name in flags]
+    except OSError:
+        pass
+    return None
 
 
 def _cpu_name():

@@ -1,4 +1,5 @@
-"""ONNX through tf2onnx, with a dynamic batch axis and plain grouped `Conv` nodes."""
+"""ONNX through tf2onnx, with a dynamic batch axis, plain grouped `Conv` nodes and the SE
+scales in the convolutions' NCHW layout."""
 
 import contextlib
 import warnings
@@ -19,7 +20,8 @@ def convert(model, path, opset, batch_size=None):
     if not isinstance(opset, int) or not 13 <= opset <= 18:
         raise ValueError(f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
                          f"). Received: opset={opset!r}")
-    with direct_grouped_convolutions(model), warnings.catch_warnings():
+    with direct_grouped_convolutions(model), nchw_channel_scales(model), \
+            warnings.catch_warnings():
         # Keras' numpy-2 shim for tf2onnx probes the removed `np.object` (FutureWarning).
         warnings.simplefilter("ignore", FutureWarning)
         model.export(path, format="onnx", input_signature=[input_spec(model, batch_size)],
@@ -62,6 +64,40 @@ def direct_grouped_convolutions(model):
     finally:
         for layer in grouped:
             del layer.convolution_op
+
+
+@contextlib.contextmanager
+def nchw_channel_scales(model):
+    """While tracing for tf2onnx: channels_last SE layers scale their input in NCHW.
+
+    tf2onnx runs convolutions in NCHW between Transposes, then moves the Transposes through
+    the graph until they cancel; it cannot move one across a multiply by a non-constant,
+    such as the gate reshaped to (N, 1, 1, C), so every SE block kept its feature map
+    transposed to NHWC and back around the scale (26 Transpose nodes in SE-MobileNet, 33 in
+    SE-ResNet-50). Written as transpose, multiply by the (N, C, 1, 1) gate, transpose
+    back, the traced Transposes cancel with tf2onnx's own. Keras keeps the layer's own call.
+    """
+    from keras import ops
+
+    from se_keras.layers import SqueezeExcite
+
+    def nchw(layer):
+        def call(inputs):
+            rank = len(inputs.shape)
+            gate = ops.reshape(layer.excitation(inputs), (-1, layer.channels) + (1,) * (rank - 2))
+            x = ops.transpose(inputs, (0, rank - 1, *range(1, rank - 1))) * gate
+            return ops.transpose(x, (0, *range(2, rank), 1))
+        return call
+
+    layers = [layer for layer in _all_layers(model) if isinstance(layer, SqueezeExcite)
+              and layer.data_format == "channels_last" and layer.pooling is not None]
+    for layer in layers:
+        layer.call = nchw(layer)  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.call
 
 
 def _all_layers(model):
