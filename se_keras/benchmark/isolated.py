@@ -52,9 +52,15 @@ def run(settings, start=None, timeout=None):
             return json.load(file)
 
 
+# Not `python -m se_keras.benchmark.isolated`: the package imports this module first, and
+# runpy warns that it runs a module already imported.
+_CHILD = ("import json, sys; from se_keras.benchmark import isolated; "
+          "isolated._child(json.loads(sys.argv[1]))")
+
+
 def _run(request, timeout, capture_stderr=True):
     result = subprocess.run(
-        [sys.executable, "-m", "se_keras.benchmark.isolated", json.dumps(request)],
+        [sys.executable, "-c", _CHILD, json.dumps(request)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else None, text=True,
         timeout=timeout,
     )
@@ -129,7 +135,3 @@ def _child(request):
     network = networks.Network(**request["network"])
     task = _export if request["task"] == "export" else _memory
     print(json.dumps(task(request, network)))
-
-
-if __name__ == "__main__":
-    _child(json.loads(sys.argv[1]))
