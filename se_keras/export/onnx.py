@@ -33,7 +33,6 @@ def convert(model, path, opset, batch_size=None):
     return path
 
 
-@contextlib.contextmanager
 def direct_grouped_convolutions(model):
     """While tracing for tf2onnx: grouped `Conv2D`s call `tf.nn.convolution` directly.
 
@@ -57,16 +56,9 @@ def direct_grouped_convolutions(model):
 
     grouped = [layer for layer in _all_layers(model)
                if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
-    for layer in grouped:
-        layer.convolution_op = direct(layer)  # an instance attribute shadows the method
-    try:
-        yield
-    finally:
-        for layer in grouped:
-            del layer.convolution_op
+    return _shadowed(grouped, "convolution_op", direct)
 
 
-@contextlib.contextmanager
 def nchw_channel_scales(model):
     """While tracing for tf2onnx: channels_last SE layers scale their input in NCHW.
 
@@ -91,13 +83,20 @@ def nchw_channel_scales(model):
 
     layers = [layer for layer in _all_layers(model) if isinstance(layer, SqueezeExcite)
               and layer.data_format == "channels_last" and layer.pooling is not None]
+    return _shadowed(layers, "call", nchw)
+
+
+@contextlib.contextmanager
+def _shadowed(layers, method, replacement):
+    """Within the block each layer's `method` is `replacement(layer)`: an instance attribute
+    shadows the class's method, and deleting it restores that."""
     for layer in layers:
-        layer.call = nchw(layer)  # an instance attribute shadows the method
+        setattr(layer, method, replacement(layer))
     try:
         yield
     finally:
         for layer in layers:
-            del layer.call
+            delattr(layer, method)
 
 
 def _all_layers(model):
