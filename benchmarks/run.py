@@ -224,15 +224,17 @@ multiply. What that costs depends on the runtime:
   per block, each a thread-pool dispatch.
 - **TFLite full integer (int8):** the int8 file is one XNNPACK partition too, SE included
   (checked against keras' MobileNet in the slow tests). What keeps int8 from 2x here is the
-  CPU (int8 dot-product instructions on this machine: {dot_product}). Without them (AVX2 only, as on this AMD EPYC) XNNPACK's int8
-  convolutions run its AVX2 kernels (`qs8-qc8w-gemm ...c8__avx2`), which widen int8 to int16
-  and multiply-add pairs with `vpmaddwd`: about as many multiply-adds per instruction as its
-  float32 FMA kernels, so int8 saves memory traffic and little else. keras' MobileNet gains
-  the same (above). A one-off check with onnxruntime's int8 (`quantize_static`, uint8
-  activations, per-channel int8 weights) gave 1.2x (MobileNet) and 1.3x (SE-MobileNet) on this
-  machine. XNNPACK picks dot-product kernels where the CPU has them (ARM `asimddp`/`i8mm`
-  phones, x86 AVX-VNNI or AVX-512 VNNI), which is where TFLite's 2x-and-more int8 figures come
-  from; none was available to this project to measure.
+  CPU; int8 dot-product instructions on this machine: {dot_product}. Without them (an x86
+  CPU with AVX2 only, like the AMD EPYC of these figures) XNNPACK's int8 convolutions run
+  its AVX2 kernels (`qs8-qc8w-gemm ...c8__avx2`), which widen int8 to int16 and multiply-add
+  pairs with `vpmaddwd`: about as many multiply-adds per instruction as its float32 FMA
+  kernels, so int8 saves memory traffic and little else. keras' MobileNet gains the same
+  (above), and a one-off check (an ad-hoc script, not part of this benchmark) of
+  onnxruntime's int8 (`quantize_static`, uint8 activations, per-channel int8 weights) gave
+  1.2x (MobileNet) and 1.3x (SE-MobileNet) over its float32 on this machine. XNNPACK picks
+  dot-product kernels where the CPU has them (ARM `asimddp`/`i8mm` phones, x86 AVX-VNNI or
+  AVX-512 VNNI); that is where TFLite's 2x-and-more int8 figures come from, and no such CPU
+  was available to this project to measure.
 - **onnxruntime:** tf2onnx cannot move its layout Transposes across a multiply by a
   non-constant, so every SE block used to scale its feature map in NHWC between two
   Transposes (26 Transpose nodes in SE-MobileNet, 33 in SE-ResNet-50); the exporter now
