@@ -4,9 +4,6 @@ import argparse
 import os
 import sys
 
-# Before TensorFlow loads: keep its start-up chatter out of the command's output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 
 def _model_table(names):
     import numpy as np
@@ -82,14 +79,21 @@ def cmd_convert(args):
 
 
 def cmd_predict(args):
+    _check_model_name(args.model)
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1. Received: --top {args.top}")
+    if args.weights.endswith(".keras"):
+        _predict_with_run(args)
+    else:
+        _predict_imagenet(args)
+
+
+def _predict_imagenet(args):
     import numpy as np
 
     from se_keras import applications, weights
     from se_keras.applications import imagenet_utils
 
-    _check_model_name(args.model)
-    if args.top < 1:
-        raise ValueError(f"--top must be at least 1. Received: --top {args.top}")
     is_tag = not os.path.isfile(args.weights)
     preprocessing = (
         weights.get(args.model, args.weights).preprocessing if is_tag else weights.IMAGENET
@@ -97,10 +101,29 @@ def cmd_predict(args):
     images = np.stack([imagenet_utils.load_image(path, **preprocessing) for path in args.images])
     model = applications.get_model(args.model, weights=args.weights)
     predictions = model.predict(imagenet_utils.preprocess_input(images), verbose=0)
-    for path, top in zip(args.images, imagenet_utils.decode_predictions(predictions, args.top)):
+    _print_top(args.images, imagenet_utils.decode_predictions(predictions, args.top))
+
+
+def _predict_with_run(args):
+    """A `model.keras` from `se-keras train`: the run's classes and test-time preprocessing."""
+    import numpy as np
+
+    from se_keras.training import run
+
+    if not os.path.isfile(args.weights):
+        raise ValueError(f"No such model file: {args.weights}")
+    model, names, inputs = run.load_run(args.weights)
+    predictions = np.asarray(model.predict(inputs(args.images), verbose=0))
+    top = [[(str(i), names[i], float(row[i])) for i in np.argsort(row)[::-1][:args.top]]
+           for row in predictions]
+    _print_top(args.images, top)
+
+
+def _print_top(paths, top):
+    for path, classes in zip(paths, top):
         print(path)
-        for rank, (wnid, name, score) in enumerate(top, start=1):
-            print(f"  {rank}. {name:<28} {wnid}  {score:.4f}")
+        for rank, (key, name, score) in enumerate(classes, start=1):
+            print(f"  {rank}. {name:<28} {key}  {score:.4f}")
 
 
 def cmd_train(args):
@@ -211,7 +234,8 @@ def _model_for_export(args):
     if args.weights and args.weights.endswith(".keras"):
         if not os.path.isfile(args.weights):
             raise ValueError(f"No such model file: {args.weights}")
-        return keras.saving.load_model(args.weights), args.weights
+        # Only the network is exported: the training state (optimizer, schedule) is not read.
+        return keras.saving.load_model(args.weights, compile=False), args.weights
     released = ("imagenet" in weights.tags(args.model) and args.classes in (None, 1000)
                 and args.input_size is None)
     tag = args.weights or ("imagenet" if released else None)

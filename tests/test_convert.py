@@ -93,3 +93,14 @@ def test_keras_weights_file_round_trip(tmp_path):
     loaded = _build(path, input_shape=(64, 64, 3), classes=3)
     images = np.random.default_rng(0).standard_normal((2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(loaded.predict(images, verbose=0), source.predict(images, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["se_shufflenet", "se_mobilenet", "se_vgg16"])
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_families_without_a_checkpoint_layout_refuse_torch_files(tmp_path, name, suffix):
+    path = tmp_path / f"weights{suffix}"
+    path.write_bytes(b"not read")
+    with pytest.raises(ValueError, match=rf"{name} has no PyTorch checkpoint layout.*"
+                                         rf"Received: weights='{path}'"):
+        se_keras.applications.get_model(name, weights=str(path), input_shape=(64, 64, 3),
+                                        include_top=False)

@@ -58,6 +58,104 @@ def test_a_different_run_cannot_reuse_the_folder(one_epoch, capsys):
     assert code == 1 and len(error) == 1 and "differs in: epochs" in error[0]
 
 
+def _run_python(code, *args):
+    """`code` in a fresh interpreter (nothing imported or registered beforehand)."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+
+def test_import_se_keras_is_enough_to_load_its_files(one_epoch, tmp_path):
+    _, out, _ = one_epoch
+    inputs = keras.Input((8, 8, 4))
+    shuffled = se_keras.layers.ChannelShuffle(2)(inputs)
+    split = se_keras.layers.ChannelSplit()(shuffled)
+    shuffle_file = str(tmp_path / "shuffle.keras")
+    keras.Model(inputs, split).save(shuffle_file)
+    result = _run_python(
+        "import sys, keras, se_keras\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"  # SqueezeExcite + WarmupSchedule
+        "print(model.optimizer.get_config()['learning_rate']['class_name'])\n"
+        "keras.saving.load_model(sys.argv[2])\n",
+        os.path.join(out, "model.keras"), shuffle_file,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["WarmupSchedule"]
+
+
+def _top1(capsys):
+    return float(capsys.readouterr().out.split("top-1 ")[1].split(",")[0])
+
+
+def test_evaluate_takes_weights_files_and_uncompiled_models(one_epoch, tmp_path, capsys):
+    config, out, summary = one_epoch
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    weights_file = str(tmp_path / "trained.weights.h5")
+    model.save_weights(weights_file)
+    uncompiled = keras.saving.load_model(os.path.join(out, "model.keras"), compile=False)
+    uncompiled_file = str(tmp_path / "uncompiled.keras")
+    uncompiled.save(uncompiled_file)
+    for weights in (weights_file, uncompiled_file):
+        assert cli.main(["evaluate", "se_resnet18", "--weights", weights,
+                         "--data-dir", config.data_dir]) == 0
+        assert _top1(capsys) == pytest.approx(summary["test_accuracy"], abs=1e-4)
+
+
+def test_export_of_a_trained_model_as_the_readme_shows(one_epoch, tmp_path):
+    _, out, _ = one_epoch
+    output = tmp_path / "x.tflite"
+    result = _run_python(
+        "import sys; from se_keras import cli; sys.exit(cli.main(sys.argv[1:]))",
+        "export", "se_resnet18", "--weights", os.path.join(out, "model.keras"),
+        "--format", "tflite", "-o", str(output),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert output.stat().st_size > 1e6 and "verified in its runtime" in result.stdout
+
+
+def test_predict_with_a_trained_model_uses_the_runs_classes_and_preprocessing(
+    one_epoch, tmp_path, capsys
+):
+    from PIL import Image
+
+    from se_keras import data
+
+    config, out, _ = one_epoch
+    # Three test images as PNG files, and what the model gives them through the run's own
+    # test pipeline.
+    normalize = data.normalizer(se_keras.applications.family_module("se_resnet18").PREPROCESS_MODE)
+    batch, labels = next(iter(data.make_dataset("digits", "test", 32, 3, normalize,
+                                                training=False, data_dir=config.data_dir,
+                                                deterministic=True)))
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    expected = model.predict(batch, verbose=0)
+    source = data.pipeline._source("digits", "test", config.data_dir)
+    paths = []
+    for index, (image, _) in enumerate(source.take(3)):
+        paths.append(str(tmp_path / f"digit{index}.png"))
+        Image.fromarray(image.numpy()[..., 0]).save(paths[-1])
+    assert cli.main(["predict", "se_resnet18", *paths, "--weights",
+                     os.path.join(out, "model.keras"), "--top", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for index, path in enumerate(paths):
+        first, second = lines[3 * index + 1].split(), lines[3 * index + 2].split()
+        assert lines[3 * index] == path
+        assert int(first[1]) == int(np.argmax(expected[index]))  # digits' class names: "0".."9"
+        assert float(first[3]) == pytest.approx(float(expected[index].max()), abs=1e-4)
+        assert float(second[3]) <= float(first[3])
+
+
+def test_predict_with_a_model_outside_a_run_folder_says_why(one_epoch, tmp_path, capsys):
+    _, out, _ = one_epoch
+    alone = tmp_path / "model.keras"
+    alone.write_bytes(open(os.path.join(out, "model.keras"), "rb").read())
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    assert cli.main(["predict", "se_resnet18", str(image), "--weights", str(alone)]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "no config.json" in error[0] and str(alone) in error[0]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

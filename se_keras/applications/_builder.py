@@ -174,6 +174,12 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
         return registry.load(model, model_name, weights, torch_names)
     path = os.fspath(weights)
     if path.endswith((".pth", ".pt", ".bin", ".safetensors")):
+        if torch_names is None:
+            raise ValueError(
+                f"{model_name} has no PyTorch checkpoint layout to convert from (only the "
+                "SE-ResNet family has one: the authors' and timm's legacy layout); give a "
+                f"Keras `.weights.h5` file instead. Received: weights={path!r}"
+            )
         from se_keras.convert import torch_checkpoint
 
         torch_checkpoint.load_into(model, path, torch_names)

@@ -8,6 +8,7 @@ downloaded unless `download=True`.
 import dataclasses
 import os
 
+import numpy as np
 import tensorflow as tf
 
 DEFAULT_DATASET = "digits"
@@ -21,6 +22,12 @@ class DatasetInfo:
     num_classes: int
     split_sizes: dict
     image_side: int  # native side, None if it varies
+    class_names: tuple = ()  # by label index
+
+    @property
+    def small(self):
+        """Small images (digits, CIFAR) are resized whole, larger ones cropped."""
+        return self.image_side is not None and self.image_side <= SMALL_IMAGE
 
     def check_batch_size(self, batch_size, split="train"):
         if batch_size > self.split_sizes[split]:
@@ -82,13 +89,13 @@ def dataset_info(name, data_dir=None, download=False):
             split: sum(len(files) for _, _, files in os.walk(os.path.join(name, split)))
             for split in splits
         }
-        return DatasetInfo(name, len(classes), sizes, None)
+        return DatasetInfo(name, len(classes), sizes, None, tuple(classes))
     info = _prepared(name, data_dir, download).info
     shape = info.features["image"].shape
     side = shape[0] if shape[0] and shape[0] == shape[1] else None
     label = info.features[info.supervised_keys[1]]
     sizes = {split: info.splits[split].num_examples for split in info.splits}
-    return DatasetInfo(name, label.num_classes, sizes, side)
+    return DatasetInfo(name, label.num_classes, sizes, side, tuple(label.names))
 
 
 def _source(name, split, data_dir):
@@ -156,6 +163,22 @@ def _evaluate_view(image, size, small):
     return tf.image.resize_with_crop_or_pad(image, size, size)
 
 
+def evaluation_images(paths, size, small, preprocess):
+    """Image files as the test split is shown to a model: the evaluation view of
+    `make_dataset` (RGB, resized or centre-cropped to `size`), then `preprocess`."""
+    from PIL import Image
+
+    views = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"Could not read the image {str(path)!r}: {error}") from None
+        views.append(_evaluate_view(tf.constant(pixels), size, small))
+    return preprocess(tf.stack(views)).numpy()
+
+
 def make_dataset(
     name, split, image_size, batch_size, preprocess, training, seed=None, data_dir=None,
     deterministic=False, drop_remainder=False,
@@ -174,7 +197,7 @@ def make_dataset(
     """
     info = dataset_info(name, data_dir)
     info.check_split(split)
-    small = info.image_side is not None and info.image_side <= SMALL_IMAGE
+    small = info.small
     flip = name not in _NO_FLIP
     dataset = _source(name, split, data_dir)
     if training:

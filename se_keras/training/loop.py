@@ -26,7 +26,8 @@ def fit(model, data, epochs, initial_epoch=0, validation_data=None, callbacks=()
     """`model.fit(data, ...)`, under any strategy. Returns the History."""
     strategy = multiworker_strategy(model)
     if strategy is None:
-        return model.fit(data, validation_data=validation_data, epochs=epochs,
+        # shuffle=False: the tf.data pipeline shuffles (fit's default would only warn).
+        return model.fit(data, validation_data=validation_data, epochs=epochs, shuffle=False,
                          initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=verbose)
     step = _step_function(strategy, model.train_step)
     test_step = _step_function(strategy, model.test_step)

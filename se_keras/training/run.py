@@ -283,7 +283,40 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
         model = applications.get_model(
             model_name, weights=weights, input_shape=(size, size, 3), classes=info.num_classes
         )
-    model.compile(metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+    # Keras 3 refuses `evaluate` without a loss; whatever the file was compiled with (if at
+    # all), the figures are these two metrics.
+    model.compile(loss=keras.losses.CategoricalCrossentropy(),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")])
     results = model.evaluate(test_data, return_dict=True, verbose=0)
     return {"top1": float(results["accuracy"]), "top5": float(results["top5"])}
+
+
+def load_run(model_path):
+    """A model written by `train` (`model.keras` or a checkpoint inside its run folder) with
+    what it takes to use it: `(model, class_names, inputs)`, where `inputs(paths)` turns image
+    files into a batch preprocessed as the run's test split was."""
+    from se_keras import applications, data
+
+    run_dir = os.path.dirname(os.path.abspath(model_path))
+    if os.path.basename(run_dir) == os.path.dirname(CHECKPOINT):
+        run_dir = os.path.dirname(run_dir)
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise ValueError(
+            f"{model_path} is not in the output folder of `se-keras train` (no config.json "
+            "beside it), so its classes and preprocessing are unknown. "
+            f"Received: weights={model_path!r}"
+        )
+    with open(config_path) as file:
+        config = json.load(file)
+    model = keras.saving.load_model(model_path, compile=False)
+    info = data.dataset_info(config["dataset"], config.get("data_dir"))
+    size = model.input.shape[1]
+    preprocess = data.normalizer(applications.family_module(config["model"]).PREPROCESS_MODE)
+    names = info.class_names or tuple(str(i) for i in range(info.num_classes))
+
+    def inputs(paths):
+        return data.pipeline.evaluation_images(paths, size, info.small, preprocess)
+
+    return model, names, inputs
