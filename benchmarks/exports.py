@@ -17,13 +17,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from se_keras import applications, export  # noqa: E402
-from tests.test_export import RUNNERS, SUFFIX, images, small_model, train_digits_model  # noqa
+from se_keras import applications, export
+from tests.test_export import RUNNERS, SUFFIX, images, small_model, train_digits_model
 
-DEFAULT_MODELS = ("se_resnet50", "se_resnext50", "se_inception_v3", "se_mobilenet",
-                  "se_mobilenet_v2", "se_shufflenet", "se_shufflenet_v2")
+DEFAULT_MODELS = (
+    "se_resnet50",
+    "se_resnext50",
+    "se_inception_v3",
+    "se_mobilenet",
+    "se_mobilenet_v2",
+    "se_shufflenet",
+    "se_shufflenet_v2",
+)
 
 
 def float_rows(names, folder):
@@ -38,8 +45,16 @@ def float_rows(names, folder):
             report = export.export_model(model, path, format, overwrite=True)
             seconds = time.perf_counter() - start
             difference = np.abs(RUNNERS[format](path, x) - expected).max()
-            rows.append((name, format, f"{report.size_bytes / 2**20:.1f} MiB", f"{difference:.1e}",
-                         f"{np.abs(expected).max():.2g}", f"{seconds:.0f}"))
+            rows.append(
+                (
+                    name,
+                    format,
+                    f"{report.size_bytes / 2**20:.1f} MiB",
+                    f"{difference:.1e}",
+                    f"{np.abs(expected).max():.2g}",
+                    f"{seconds:.0f}",
+                )
+            )
             print(" | ".join(rows[-1]), flush=True)
     return rows
 
@@ -63,8 +78,9 @@ def tflite_batch_rows(names, folder, repeats=25):
                 start = time.perf_counter()
                 export.tflite.predict(runner, x)
                 times[batch].append(time.perf_counter() - start)
-        rows.append((name, *(f"{np.median(times[b]) * 1e3:.1f}" for b in (1, None)),
-                     " / ".join(reshapes)))
+        rows.append(
+            (name, *(f"{np.median(times[b]) * 1e3:.1f}" for b in (1, None)), " / ".join(reshapes))
+        )
         print(" | ".join(rows[-1]), flush=True)
     return rows
 
@@ -72,18 +88,30 @@ def tflite_batch_rows(names, folder, repeats=25):
 def quantized_rows(folder):
     model, calibration, x, labels = train_digits_model()
     expected = model.predict(x, verbose=0)
-    rows = [("TFLite", "size", "top-1 agreement", "max abs probability difference",
-             "test accuracy")]
+    rows = [
+        ("TFLite", "size", "top-1 agreement", "max abs probability difference", "test accuracy")
+    ]
     rows.append(("Keras (float32)", "-", "-", "-", f"{np.mean(expected.argmax(-1) == labels):.4f}"))
     for quantize in export.QUANTIZATIONS:
         path = os.path.join(folder, f"digits-{quantize}.tflite")
-        report = export.export_model(model, path, "tflite", quantize=quantize,
-                                     representative_data=calibration, overwrite=True)
+        report = export.export_model(
+            model,
+            path,
+            "tflite",
+            quantize=quantize,
+            representative_data=calibration,
+            overwrite=True,
+        )
         actual = export.tflite.predict(export.tflite.interpreter(path), x)
-        rows.append((quantize or "float32", f"{report.size_bytes / 2**20:.2f} MiB",
-                     f"{np.mean(actual.argmax(-1) == expected.argmax(-1)):.4f}",
-                     f"{np.abs(actual - expected).max():.1e}",
-                     f"{np.mean(actual.argmax(-1) == labels):.4f}"))
+        rows.append(
+            (
+                quantize or "float32",
+                f"{report.size_bytes / 2**20:.2f} MiB",
+                f"{np.mean(actual.argmax(-1) == expected.argmax(-1)):.4f}",
+                f"{np.abs(actual - expected).max():.1e}",
+                f"{np.mean(actual.argmax(-1) == labels):.4f}",
+            )
+        )
         print(" | ".join(rows[-1]), flush=True)
     return rows
 
@@ -95,8 +123,13 @@ def markdown(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
-                        choices=applications.list_models(), metavar="MODEL")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=DEFAULT_MODELS,
+        choices=applications.list_models(),
+        metavar="MODEL",
+    )
     parser.add_argument("--output", default="docs/export.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

@@ -24,9 +24,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from se_keras.benchmark import Settings, isolated, report  # noqa: E402
-from se_keras.benchmark.suite import merge  # noqa: E402
-from se_keras.weights.download import cache_dir  # noqa: E402
+from se_keras.benchmark import Settings, isolated, report
+from se_keras.benchmark.suite import merge
+from se_keras.weights.download import cache_dir
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
 DEFAULT_MODELS = ("se_resnet50", "se_resnext50", "se_mobilenet", "se_mobilenet_v2")
@@ -39,15 +39,26 @@ PAPER_CPU_RATIO = 167 / 164  # SE-ResNet-50 / ResNet-50, one 224 image on a CPU 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
-                        help="the table's models (default: %(default)s)")
-    parser.add_argument("--detailed", nargs="+", default=list(DETAILED),
-                        help="those of --models that also get a training step and peak memory")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(DEFAULT_MODELS),
+        help="the table's models (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--detailed",
+        nargs="+",
+        default=list(DETAILED),
+        help="those of --models that also get a training step and peak memory",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the table")
     parser.add_argument("--headline-rounds", type=int, default=11)
     parser.add_argument("--train-batch-size", type=int, default=8)
-    parser.add_argument("--quick", action="store_true",
-                        help="3 rounds everywhere, no training, no memory (a check of the script)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 rounds everywhere, no training, no memory (a check of the script)",
+    )
     parser.add_argument("--cache-dir", default=os.path.join(cache_dir(), "benchmark"))
     parser.add_argument("--output-dir", default=DOCS)
     args = parser.parse_args(argv)
@@ -56,27 +67,50 @@ def main(argv=None):
     start = time.time()
     common = {"cache_dir": args.cache_dir}
     # Each part in its own process (isolated.run): a part's memory goes when it ends.
-    headline = isolated.run(Settings(models=("se_resnet50",), runtimes=HEADLINE_RUNTIMES,
-                                     batch_sizes=(8,), rounds=args.headline_rounds, **common),
-                            start)
+    headline = isolated.run(
+        Settings(
+            models=("se_resnet50",),
+            runtimes=HEADLINE_RUNTIMES,
+            batch_sizes=(8,),
+            rounds=args.headline_rounds,
+            **common,
+        ),
+        start,
+    )
     # keras' MobileNet in the same rounds: its int8 speed-up is what this CPU gives without SE.
-    mobile = isolated.run(Settings(models=("se_mobilenet",), runtimes=("tflite", "tflite-int8"),
-                                   batch_sizes=(1,), rounds=3 * args.headline_rounds, **common),
-                          start)
-    table_settings = {"runtimes": TABLE_RUNTIMES, "batch_sizes": (1, 32), "rounds": args.rounds,
-                      **common}
+    mobile = isolated.run(
+        Settings(
+            models=("se_mobilenet",),
+            runtimes=("tflite", "tflite-int8"),
+            batch_sizes=(1,),
+            rounds=3 * args.headline_rounds,
+            **common,
+        ),
+        start,
+    )
+    table_settings = {
+        "runtimes": TABLE_RUNTIMES,
+        "batch_sizes": (1, 32),
+        "rounds": args.rounds,
+        **common,
+    }
     tables = []
     for model in args.models:
-        extra = ({"train_batch_size": args.train_batch_size, "memory": True,
-                  "memory_batch_size": 1} if model in args.detailed else {})
+        extra = (
+            {"train_batch_size": args.train_batch_size, "memory": True, "memory_batch_size": 1}
+            if model in args.detailed
+            else {}
+        )
         tables.append(isolated.run(Settings(models=(model,), **table_settings, **extra), start))
     table = merge(*tables)
     minutes = (time.time() - start) / 60
     claims = headline_claims(headline, mobile)
     os.makedirs(args.output_dir, exist_ok=True)
     report.plot(table, os.path.join(args.output_dir, "benchmarks.png"))
-    report.write_json({"headline": headline, "mobile": mobile, "table": table},
-                      os.path.join(args.output_dir, "benchmarks.json"))
+    report.write_json(
+        {"headline": headline, "mobile": mobile, "table": table},
+        os.path.join(args.output_dir, "benchmarks.json"),
+    )
     with open(os.path.join(args.output_dir, "benchmarks.md"), "w") as file:
         file.write(markdown(headline, mobile, table, claims, minutes))
     for claim in claims:
@@ -93,12 +127,25 @@ def headline_claims(headline, mobile):
     versus_torch = report.compare(headline, model, (se, fastest), (se, "torch"), 8)
     speedup = int8_speedup(mobile, "se_mobilenet")
     return [
-        ("SE-ResNet-50 / ResNet50 time under XLA, batch 8", _fmt(xla),
-         f"<= 1.10 (paper, CPU: {PAPER_CPU_RATIO:.3f})", xla is not None and xla <= 1.10),
-        (f"our fastest CPU runtime for SE-ResNet-50 ({fastest}) / the authors' PyTorch model, "
-         "batch 8", _fmt(versus_torch), "<= 1.0", versus_torch is not None and versus_torch <= 1),
-        ("SE-MobileNet TFLite float32 / full-integer int8 time, batch 1 (int8 speed-up)",
-         _fmt(speedup), ">= 2", speedup is not None and speedup >= 2),
+        (
+            "SE-ResNet-50 / ResNet50 time under XLA, batch 8",
+            _fmt(xla),
+            f"<= 1.10 (paper, CPU: {PAPER_CPU_RATIO:.3f})",
+            xla is not None and xla <= 1.10,
+        ),
+        (
+            f"our fastest CPU runtime for SE-ResNet-50 ({fastest}) / the authors' PyTorch model, "
+            "batch 8",
+            _fmt(versus_torch),
+            "<= 1.0",
+            versus_torch is not None and versus_torch <= 1,
+        ),
+        (
+            "SE-MobileNet TFLite float32 / full-integer int8 time, batch 1 (int8 speed-up)",
+            _fmt(speedup),
+            ">= 2",
+            speedup is not None and speedup >= 2,
+        ),
     ]
 
 
@@ -127,15 +174,17 @@ def markdown(headline, mobile, table, claims, minutes):
         "",
         "| figure | measured | target | met |",
         "|---|---|---|---|",
-        *(f"| {what} | {value} | {target} | {'yes' if met else '**no**'} |"
-          for what, value, target, met in claims),
+        *(
+            f"| {what} | {value} | {target} | {'yes' if met else '**no**'} |"
+            for what, value, target, met in claims
+        ),
         "",
         "Ratios of times (below 1: the first is faster), each the median over rounds of the "
         "ratio within a round, from one interleaved run. For scale, keras.applications' "
         f"MobileNet (no SE), in the same rounds as SE-MobileNet, runs full-integer "
         f"{_fmt(int8_speedup(mobile, report.labels(mobile, 'se_mobilenet')[1]))} times as fast "
         "as float32; why int8 gains so little on this CPU is explained under \"Where SE's "
-        "time goes\" below.",
+        'time goes" below.',
         "",
         "## How it is measured",
         "",
@@ -177,24 +226,44 @@ def markdown(headline, mobile, table, claims, minutes):
         "",
         "## Every model next to its base network",
         "",
-        *(f"- {', '.join(part['settings']['models'])}: {report.settings_line(part)}"
-          for part in table["runs"]),
+        *(
+            f"- {', '.join(part['settings']['models'])}: {report.settings_line(part)}"
+            for part in table["runs"]
+        ),
         "",
         "![SE / base time per runtime](benchmarks.png)",
     ]
     for model in dict.fromkeys(n["model"] for n in table["networks"]):
-        lines += ["", f"### {model}", "", report.markdown(report.network_table(table, model)),
-                  "", report.markdown(report.inference_table(table, model))]
+        lines += [
+            "",
+            f"### {model}",
+            "",
+            report.markdown(report.network_table(table, model)),
+            "",
+            report.markdown(report.inference_table(table, model)),
+        ]
     if table["training"]:
-        lines += ["", "## Training step (XLA, SGD with momentum, batch "
-                  f"{table['training'][0]['batch_size']})", "",
-                  report.markdown(report.training_table(table))]
+        lines += [
+            "",
+            "## Training step (XLA, SGD with momentum, batch "
+            f"{table['training'][0]['batch_size']})",
+            "",
+            report.markdown(report.training_table(table)),
+        ]
     if table["memory"]:
-        lines += ["", f"## Peak memory (batch {table['memory'][0]['batch_size']})", "",
-                  report.markdown(report.memory_table(table))]
+        lines += [
+            "",
+            f"## Peak memory (batch {table['memory'][0]['batch_size']})",
+            "",
+            report.markdown(report.memory_table(table)),
+        ]
     dot_product = machine.get("int8_dot_product")
-    lines += ["", NOTES.format(dot_product="unknown" if dot_product is None
-                               else ", ".join(dot_product) or "none")]
+    lines += [
+        "",
+        NOTES.format(
+            dot_product="unknown" if dot_product is None else ", ".join(dot_product) or "none"
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -18,8 +18,16 @@ from se_keras.training import schedule  # noqa: F401
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "analysis", "applications", "benchmark", "convert", "data", "export", "training",
-    "tuning", "utils", "weights",
+    "analysis",
+    "applications",
+    "benchmark",
+    "convert",
+    "data",
+    "export",
+    "training",
+    "tuning",
+    "utils",
+    "weights",
 )
 
 

@@ -46,7 +46,7 @@ def cmd_convert(args):
 
     from se_keras import applications
     from se_keras.convert import reference, torch_checkpoint
-    from se_keras.weights import download
+    from se_keras.utils import files
 
     if not args.output.endswith(".weights.h5"):
         raise ValueError(f"The output must end in .weights.h5. Received: -o {args.output}")
@@ -73,7 +73,7 @@ def cmd_convert(args):
         if difference > 1e-4 * scale:
             raise ValueError(f"the conversion does not match the reference ({difference:.2e})")
     output = os.path.abspath(args.output)
-    with download.atomic_path(output) as partial:
+    with files.atomic_path(output) as partial:
         model.save_weights(partial)
     print(f"wrote {args.output}")
 
@@ -114,8 +114,10 @@ def _predict_with_run(args):
         raise ValueError(f"No such model file: {args.weights}")
     model, names, inputs = run.load_run(args.weights)
     predictions = np.asarray(model.predict(inputs(args.images), verbose=0))
-    top = [[(str(i), names[i], float(row[i])) for i in np.argsort(row)[::-1][:args.top]]
-           for row in predictions]
+    top = [
+        [(str(i), names[i], float(row[i])) for i in np.argsort(row)[::-1][: args.top]]
+        for row in predictions
+    ]
     _print_top(args.images, top)
 
 
@@ -148,20 +150,25 @@ def cmd_evaluate(args):
     from se_keras.training import evaluate
 
     _check_model_name(args.model)
-    result = evaluate(args.model, args.weights, args.dataset, args.batch_size,
-                      args.image_size, args.data_dir)
-    print(f"{args.model} on {args.dataset} (test): top-1 {result['top1']:.4f}, "
-          f"top-5 {result['top5']:.4f}")
+    result = evaluate(
+        args.model, args.weights, args.dataset, args.batch_size, args.image_size, args.data_dir
+    )
+    print(
+        f"{args.model} on {args.dataset} (test): top-1 {result['top1']:.4f}, "
+        f"top-5 {result['top5']:.4f}"
+    )
 
 
 def cmd_tune(args):
     import dataclasses
 
-    from se_keras.tuning import TuneConfig, config as tuning
+    from se_keras.tuning import TuneConfig
+    from se_keras.tuning import config as tuning
 
     fields = {f.name for f in dataclasses.fields(TuneConfig)} - {"fixed"}
-    config = TuneConfig(fixed=tuning.parse_fixed(args.fix),
-                        **{k: v for k, v in vars(args).items() if k in fields})
+    config = TuneConfig(
+        fixed=tuning.parse_fixed(args.fix), **{k: v for k, v in vars(args).items() if k in fields}
+    )
     config.check()  # before keras-tuner loads or any data is read: a bad option fails at once
 
     from se_keras.tuning import search
@@ -189,11 +196,21 @@ def cmd_excitations(args):
 
     _check_model_name(args.model)
     stats, paths = analyse(
-        args.model, args.weights, args.dataset, args.classes, args.output_dir, args.split,
-        args.batch_size, args.image_size, args.data_dir, args.blocks,
+        args.model,
+        args.weights,
+        args.dataset,
+        args.classes,
+        args.output_dir,
+        args.split,
+        args.batch_size,
+        args.image_size,
+        args.data_dir,
+        args.blocks,
     )
-    print(f"recorded {len(stats.blocks)} SE blocks over {stats.examples} {args.split} images of "
-          f"{args.dataset}; wrote {', '.join(paths.values())}")
+    print(
+        f"recorded {len(stats.blocks)} SE blocks over {stats.examples} {args.split} images of "
+        f"{args.dataset}; wrote {', '.join(paths.values())}"
+    )
 
 
 def cmd_export(args):
@@ -204,25 +221,36 @@ def cmd_export(args):
     if os.path.exists(args.output) and not args.force:
         raise ValueError(f"{args.output} exists; add --force to replace it")
     if args.quantize and args.format != "tflite":
-        raise ValueError(f"Only TFLite files are quantized. Received: --quantize {args.quantize} "
-                         f"with --format {args.format}")
+        raise ValueError(
+            f"Only TFLite files are quantized. Received: --quantize {args.quantize} "
+            f"with --format {args.format}"
+        )
     model, weights_used = _model_for_export(args)
     representative = verification = None
     if args.quantize == "int8":
         representative, verification, source = calibration.images(
-            model, applications.family_module(args.model).preprocess_input, args.calibration)
+            model, applications.family_module(args.model).preprocess_input, args.calibration
+        )
         print(f"int8 calibration: {source}")
     report = export.export_model(
-        model, args.output, args.format, quantize=args.quantize, representative_data=representative,
-        verification_data=verification, batch_size=args.batch_size, opset=args.opset,
+        model,
+        args.output,
+        args.format,
+        quantize=args.quantize,
+        representative_data=representative,
+        verification_data=verification,
+        batch_size=args.batch_size,
+        opset=args.opset,
         overwrite=args.force,
     )
     ops = ", ".join(f"{name} x{count}" for name, count in report.operators.items())
-    print(f"{args.model} ({weights_used}) -> {report.path}: {args.format}"
-          f"{f' {args.quantize}' if args.quantize else ''}, {report.size_bytes / 2**20:.1f} MiB, "
-          f"batch {report.batch_size or 'dynamic'}; verified in its runtime: max |difference| "
-          f"against Keras {report.max_difference:.2e} (output scale {report.output_scale:.2g}), "
-          f"same top-1 on {report.top1_agreement:.0%} of {export.VERIFICATION_BATCH} images")
+    print(
+        f"{args.model} ({weights_used}) -> {report.path}: {args.format}"
+        f"{f' {args.quantize}' if args.quantize else ''}, {report.size_bytes / 2**20:.1f} MiB, "
+        f"batch {report.batch_size or 'dynamic'}; verified in its runtime: max |difference| "
+        f"against Keras {report.max_difference:.2e} (output scale {report.output_scale:.2g}), "
+        f"same top-1 on {report.top1_agreement:.0%} of {export.VERIFICATION_BATCH} images"
+    )
     print(f"operators: {ops}")
 
 
@@ -236,8 +264,11 @@ def _model_for_export(args):
             raise ValueError(f"No such model file: {args.weights}")
         # Only the network is exported: the training state (optimizer, schedule) is not read.
         return keras.saving.load_model(args.weights, compile=False), args.weights
-    released = ("imagenet" in weights.tags(args.model) and args.classes in (None, 1000)
-                and args.input_size is None)
+    released = (
+        "imagenet" in weights.tags(args.model)
+        and args.classes in (None, 1000)
+        and args.input_size is None
+    )
     tag = args.weights or ("imagenet" if released else None)
     options = {"classes": args.classes} if args.classes else {}
     if args.input_size:
@@ -251,10 +282,16 @@ def cmd_benchmark(args):
     from se_keras.benchmark import report
 
     settings = benchmark.Settings(
-        models=tuple(args.models), runtimes=benchmark.parse_runtimes(args.runtime),
-        batch_sizes=tuple(args.batch_size), compare=args.compare, rounds=args.rounds,
-        threads=args.threads, image_size=args.image_size, train_batch_size=args.train,
-        memory=args.memory, cache_dir=args.cache_dir,
+        models=tuple(args.models),
+        runtimes=benchmark.parse_runtimes(args.runtime),
+        batch_sizes=tuple(args.batch_size),
+        compare=args.compare,
+        rounds=args.rounds,
+        threads=args.threads,
+        image_size=args.image_size,
+        train_batch_size=args.train,
+        memory=args.memory,
+        cache_dir=args.cache_dir,
     )
     settings.check()  # before TensorFlow starts: a bad option fails at once
     results = benchmark.run(settings)
@@ -267,7 +304,9 @@ def _check_model_name(name):
     from se_keras import applications
 
     if name not in applications.list_models():
-        raise ValueError(f"Unknown model name {name!r}; expected one of {applications.list_models()}.")
+        raise ValueError(
+            f"Unknown model name {name!r}; expected one of {applications.list_models()}."
+        )
 
 
 def _batch_size(text):
@@ -281,11 +320,18 @@ def _batch_size(text):
 def _add_run_options(parser, seed):
     """Options shared by the commands that train (train, tune)."""
     parser.add_argument("--seed", type=int, default=seed)
-    parser.add_argument("--no-xla", dest="jit_compile", action="store_false",
-                        help="do not compile with XLA (jit_compile=True is the default)")
+    parser.add_argument(
+        "--no-xla",
+        dest="jit_compile",
+        action="store_false",
+        help="do not compile with XLA (jit_compile=True is the default)",
+    )
     parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
-    parser.add_argument("--download", action="store_true",
-                        help="let tensorflow-datasets download the dataset if it is missing")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="let tensorflow-datasets download the dataset if it is missing",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -297,9 +343,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(
-        prog="se-keras", description="Squeeze-and-Excitation networks for Keras 3."
-    )
+    parser = _Parser(prog="se-keras", description="Squeeze-and-Excitation networks for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser(
         "list", help="print the model table (parameters, multiply-adds, weights)"
@@ -330,15 +374,26 @@ def build_parser():
         "train", help="train a model on a dataset (default: SE-ResNet-18 on the bundled digits)"
     )
     train.add_argument("--model", default=defaults.model, help="model name")
-    train.add_argument("--dataset", default=defaults.dataset,
-                       help="tensorflow-datasets name, 'digits' (bundled) or a folder")
+    train.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        help="tensorflow-datasets name, 'digits' (bundled) or a folder",
+    )
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--image-size", type=int, default=defaults.image_size,
-                       help="input side (default: 32 for small images, else 224)")
+    train.add_argument(
+        "--image-size",
+        type=int,
+        default=defaults.image_size,
+        help="input side (default: 32 for small images, else 224)",
+    )
     train.add_argument("--optimizer", choices=training.OPTIMIZERS, default=defaults.optimizer)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
-                       help="peak learning rate (default: 0.1 x batch/256 for SGD, 1e-3 AdamW)")
+    train.add_argument(
+        "--learning-rate",
+        type=float,
+        default=defaults.learning_rate,
+        help="peak learning rate (default: 0.1 x batch/256 for SGD, 1e-3 AdamW)",
+    )
     train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     train.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     train.add_argument("--schedule", choices=training.SCHEDULES, default=defaults.schedule)
@@ -348,8 +403,11 @@ def build_parser():
     train.add_argument("--strategy", choices=training.STRATEGIES, default=defaults.strategy)
     train.add_argument("--export", choices=training.EXPORTS, default=defaults.export)
     _add_run_options(train, defaults.seed)
-    train.add_argument("--output-dir", default="runs/default",
-                       help="where the run's files go; re-running resumes (default runs/default)")
+    train.add_argument(
+        "--output-dir",
+        default="runs/default",
+        help="where the run's files go; re-running resumes (default runs/default)",
+    )
     train.set_defaults(run=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="top-1 / top-5 on a dataset's test split")
@@ -367,44 +425,90 @@ def build_parser():
     tune = commands.add_parser(
         "tune", help="search models and SE hyper-parameters with keras-tuner (resumable)"
     )
-    tune.add_argument("--dataset", default=tune_defaults.dataset,
-                      help="tensorflow-datasets name, 'digits' (bundled) or a folder")
-    tune.add_argument("--tuner", default=tune_defaults.tuner,
-                      help=f"{', '.join(tuning.TUNERS)} (default {tune_defaults.tuner})")
-    tune.add_argument("--max-trials", type=int, default=tune_defaults.max_trials,
-                      help="trials in all; re-running with more runs only the new ones")
-    tune.add_argument("--epochs", type=int, default=tune_defaults.epochs,
-                      help="epochs per trial (hyperband: the most a trial trains)")
+    tune.add_argument(
+        "--dataset",
+        default=tune_defaults.dataset,
+        help="tensorflow-datasets name, 'digits' (bundled) or a folder",
+    )
+    tune.add_argument(
+        "--tuner",
+        default=tune_defaults.tuner,
+        help=f"{', '.join(tuning.TUNERS)} (default {tune_defaults.tuner})",
+    )
+    tune.add_argument(
+        "--max-trials",
+        type=int,
+        default=tune_defaults.max_trials,
+        help="trials in all; re-running with more runs only the new ones",
+    )
+    tune.add_argument(
+        "--epochs",
+        type=int,
+        default=tune_defaults.epochs,
+        help="epochs per trial (hyperband: the most a trial trains)",
+    )
     tune.add_argument("--batch-size", type=int, default=tune_defaults.batch_size)
     tune.add_argument("--image-size", type=int, default=tune_defaults.image_size)
-    tune.add_argument("--model", dest="models", nargs="+", default=None, metavar="M",
-                      help="candidate models (default: the eight that build at 32x32)")
-    tune.add_argument("--fix", action="append", metavar="NAME=VALUE",
-                      help="fix a hyper-parameter, e.g. --fix se_ratio=16 (repeatable)")
+    tune.add_argument(
+        "--model",
+        dest="models",
+        nargs="+",
+        default=None,
+        metavar="M",
+        help="candidate models (default: the eight that build at 32x32)",
+    )
+    tune.add_argument(
+        "--fix",
+        action="append",
+        metavar="NAME=VALUE",
+        help="fix a hyper-parameter, e.g. --fix se_ratio=16 (repeatable)",
+    )
     _add_run_options(tune, tune_defaults.seed)
-    tune.add_argument("--output-dir", default="runs/tune",
-                      help="where the search lives; re-running resumes it (default runs/tune)")
+    tune.add_argument(
+        "--output-dir",
+        default="runs/tune",
+        help="where the search lives; re-running resumes it (default runs/tune)",
+    )
     tune.set_defaults(run=cmd_tune)
 
     excitations = commands.add_parser(
         "excitations", help="record every SE block's gates over a dataset; the paper's figures"
     )
     excitations.add_argument("model", help="model name, e.g. se_resnet18")
-    excitations.add_argument("--weights", default=None,
-                             help="tag, weights file or model.keras (default: random weights)")
-    excitations.add_argument("--dataset", default=defaults.dataset,
-                             help="tensorflow-datasets name, 'digits' (bundled) or a folder")
-    excitations.add_argument("--classes", type=int, nargs="+", default=None, metavar="ID",
-                             help="class ids to plot (default: four spread over the ids)")
-    excitations.add_argument("--blocks", nargs="+", default=None, metavar="NAME",
-                             help="SE blocks to plot (default: six spread over the depth)")
+    excitations.add_argument(
+        "--weights", default=None, help="tag, weights file or model.keras (default: random weights)"
+    )
+    excitations.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        help="tensorflow-datasets name, 'digits' (bundled) or a folder",
+    )
+    excitations.add_argument(
+        "--classes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="class ids to plot (default: four spread over the ids)",
+    )
+    excitations.add_argument(
+        "--blocks",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="SE blocks to plot (default: six spread over the depth)",
+    )
     excitations.add_argument("--split", default="test")
     excitations.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    excitations.add_argument("--image-size", type=int, default=0,
-                             help="input side (default: as se-keras train)")
+    excitations.add_argument(
+        "--image-size", type=int, default=0, help="input side (default: as se-keras train)"
+    )
     excitations.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
-    excitations.add_argument("--output-dir", default="runs/excitations",
-                             help="where the figures and CSVs go (default runs/excitations)")
+    excitations.add_argument(
+        "--output-dir",
+        default="runs/excitations",
+        help="where the figures and CSVs go (default runs/excitations)",
+    )
     excitations.set_defaults(run=cmd_excitations)
 
     export = commands.add_parser(
@@ -413,18 +517,30 @@ def build_parser():
     export.add_argument("model", help="model name, e.g. se_resnet50")
     export.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"))
     export.add_argument("--output", "-o", required=True, help="file (or SavedModel folder)")
-    export.add_argument("--weights", default=None,
-                        help="tag, weights file or model.keras (default: imagenet where "
-                             "released, unless --classes or --input-size say otherwise)")
+    export.add_argument(
+        "--weights",
+        default=None,
+        help="tag, weights file or model.keras (default: imagenet where "
+        "released, unless --classes or --input-size say otherwise)",
+    )
     export.add_argument("--input-size", type=int, default=None, help="input side")
     export.add_argument("--classes", type=int, default=None)
-    export.add_argument("--quantize", choices=("float16", "dynamic", "int8"), default=None,
-                        help="TFLite only")
-    export.add_argument("--calibration", choices=("digits", "random"), default="digits",
-                        help="int8 calibration images (default: the bundled digits)")
-    export.add_argument("--batch-size", type=_batch_size, default="auto",
-                        help="the artifact's batch: a number or 'dynamic' (default: 1 for "
-                             "TFLite, dynamic otherwise)")
+    export.add_argument(
+        "--quantize", choices=("float16", "dynamic", "int8"), default=None, help="TFLite only"
+    )
+    export.add_argument(
+        "--calibration",
+        choices=("digits", "random"),
+        default="digits",
+        help="int8 calibration images (default: the bundled digits)",
+    )
+    export.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default="auto",
+        help="the artifact's batch: a number or 'dynamic' (default: 1 for "
+        "TFLite, dynamic otherwise)",
+    )
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--force", action="store_true", help="replace an existing output")
     export.set_defaults(run=cmd_export)
@@ -434,26 +550,57 @@ def build_parser():
     bench = commands.add_parser(
         "benchmark", help="time models next to their base networks in Keras, XLA, TFLite, ONNX"
     )
-    bench.add_argument("models", nargs="*", default=["se_resnet50"], metavar="MODEL",
-                       help="models to time (default: se_resnet50)")
-    bench.add_argument("--runtime", default=",".join(runtimes.DEFAULT_RUNTIMES),
-                       help=f"comma-separated, from {', '.join(runtimes.RUNTIMES)} "
-                            f"(default {','.join(runtimes.DEFAULT_RUNTIMES)})")
-    bench.add_argument("--batch-size", type=int, nargs="+", default=[1, 32], metavar="N",
-                       help="batch sizes (default: 1 32)")
-    bench.add_argument("--compare", action="store_true",
-                       help="also the keras.applications base network (SE / base ratio) and, "
-                            "where released, the authors' PyTorch model")
-    bench.add_argument("--rounds", type=int, default=5,
-                       help="interleaved timings per network and runtime; medians are printed")
-    bench.add_argument("--threads", type=int, default=None,
-                       help="threads of every runtime (default: all cores)")
-    bench.add_argument("--image-size", type=int, default=None,
-                       help="input side (default: the model's own)")
-    bench.add_argument("--train", type=int, default=0, metavar="BATCH",
-                       help="also time an XLA training step at this batch size")
-    bench.add_argument("--memory", action="store_true",
-                       help="also measure peak memory (one process per network and runtime)")
+    bench.add_argument(
+        "models",
+        nargs="*",
+        default=["se_resnet50"],
+        metavar="MODEL",
+        help="models to time (default: se_resnet50)",
+    )
+    bench.add_argument(
+        "--runtime",
+        default=",".join(runtimes.DEFAULT_RUNTIMES),
+        help=f"comma-separated, from {', '.join(runtimes.RUNTIMES)} "
+        f"(default {','.join(runtimes.DEFAULT_RUNTIMES)})",
+    )
+    bench.add_argument(
+        "--batch-size",
+        type=int,
+        nargs="+",
+        default=[1, 32],
+        metavar="N",
+        help="batch sizes (default: 1 32)",
+    )
+    bench.add_argument(
+        "--compare",
+        action="store_true",
+        help="also the keras.applications base network (SE / base ratio) and, "
+        "where released, the authors' PyTorch model",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved timings per network and runtime; medians are printed",
+    )
+    bench.add_argument(
+        "--threads", type=int, default=None, help="threads of every runtime (default: all cores)"
+    )
+    bench.add_argument(
+        "--image-size", type=int, default=None, help="input side (default: the model's own)"
+    )
+    bench.add_argument(
+        "--train",
+        type=int,
+        default=0,
+        metavar="BATCH",
+        help="also time an XLA training step at this batch size",
+    )
+    bench.add_argument(
+        "--memory",
+        action="store_true",
+        help="also measure peak memory (one process per network and runtime)",
+    )
     bench.add_argument("--cache-dir", default=None, help="keep exported files here")
     bench.add_argument("--json", default=None, help="write all measurements to this file")
     bench.set_defaults(run=cmd_benchmark)

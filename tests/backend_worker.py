@@ -33,8 +33,9 @@ WAIT_SECONDS = 1800  # for the source worker to mark a model done
 
 def build(name, size):
     keras.utils.set_random_seed(0)
-    return get_model(name, weights=None, input_shape=(size, size, 3), classes=10,
-                     classifier_activation=None)
+    return get_model(
+        name, weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
+    )
 
 
 def condition(model, x, seed=0):
@@ -54,8 +55,11 @@ def condition(model, x, seed=0):
     rng = np.random.default_rng(seed)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:
-        kernels = [layer for layer in model.layers
-                   if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+        kernels = [
+            layer
+            for layer in model.layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+        ]
         probe = keras.Model(model.input, [layer.output for layer in kernels])
         for i, layer in enumerate(kernels):
             layer.kernel.assign(layer.kernel / np.std(keras.ops.convert_to_numpy(probe(x)[i])))
@@ -81,15 +85,24 @@ def predict(model, x, jit_compile="auto"):
 
 
 def fit_step(model, x, jit_compile):
-    model.compile(optimizer=keras.optimizers.SGD(0.01),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     history = model.fit(x, np.arange(len(x)) % 10, batch_size=len(x), epochs=1, verbose=0)
-    unchanged = [w.path for w, b in zip(model.trainable_weights, before)
-                 if np.array_equal(keras.ops.convert_to_numpy(w), b)]
-    return {"loss": float(history.history["loss"][0]), "fit_jit": bool(model.jit_compile),
-            "unchanged": unchanged, "trainable": len(before)}
+    unchanged = [
+        w.path
+        for w, b in zip(model.trainable_weights, before)
+        if np.array_equal(keras.ops.convert_to_numpy(w), b)
+    ]
+    return {
+        "loss": float(history.history["loss"][0]),
+        "fit_jit": bool(model.jit_compile),
+        "unchanged": unchanged,
+        "trainable": len(before),
+    }
 
 
 def wait_for(path):
@@ -101,7 +114,10 @@ def wait_for(path):
 
 
 def run(args, name, size, steps):
-    out, source = os.path.join(args.dir, BACKEND), args.source and os.path.join(args.dir, args.source)
+    out, source = (
+        os.path.join(args.dir, BACKEND),
+        args.source and os.path.join(args.dir, args.source),
+    )
     x = np.load(os.path.join(args.dir, f"{name}.input.npy"))
     result, start, cpu = {"name": name, "size": size}, time.perf_counter(), time.process_time()
     if source is None:
@@ -145,8 +161,11 @@ def main():
         results.append(run(args, name, int(size), steps))
         keras.backend.clear_session()
     with open(os.path.join(args.dir, BACKEND, "results.json"), "w") as file:
-        json.dump({"backend": BACKEND, "models": results,
-                   "cpu_seconds": round(time.process_time(), 1)}, file, indent=1)
+        json.dump(
+            {"backend": BACKEND, "models": results, "cpu_seconds": round(time.process_time(), 1)},
+            file,
+            indent=1,
+        )
 
 
 if __name__ == "__main__":

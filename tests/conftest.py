@@ -34,7 +34,9 @@ OURS = {ref: ours for ours, ref in reference.REFERENCE_BUILDERS.items()}
 def senet():
     module = reference.load_senet_module()
     if module is None:
-        raise RuntimeError("The reference needs torch and `pip install --no-deps pretrainedmodels`.")
+        raise RuntimeError(
+            "The reference needs torch and `pip install --no-deps pretrainedmodels`."
+        )
     return module
 
 

@@ -16,13 +16,21 @@ def numpy_gate(u, layer, per_position=False):
     (N, C); with no squeeze, (N, ..., C) in the layer's layout, or with `per_position=False`
     averaged over space to (N, C)."""
     channels_first = layer.data_format == "channels_first"
-    u = np.moveaxis(np.asarray(u, np.float64), 1, -1) if channels_first else np.asarray(u, np.float64)
+    u = (
+        np.moveaxis(np.asarray(u, np.float64), 1, -1)
+        if channels_first
+        else np.asarray(u, np.float64)
+    )
     spatial = tuple(range(1, u.ndim - 1))
-    z = {"avg": lambda: u.mean(axis=spatial), "max": lambda: u.max(axis=spatial),
-         None: lambda: u}[layer.pooling]()
+    z = {"avg": lambda: u.mean(axis=spatial), "max": lambda: u.max(axis=spatial), None: lambda: u}[
+        layer.pooling
+    ]()
     w1, w2 = (np.asarray(w.numpy(), np.float64) for w in (layer.reduce_kernel, layer.expand_kernel))
-    b1, b2 = ((np.asarray(w.numpy(), np.float64) for w in (layer.reduce_bias, layer.expand_bias))
-              if layer.use_bias else (0.0, 0.0))
+    b1, b2 = (
+        (np.asarray(w.numpy(), np.float64) for w in (layer.reduce_bias, layer.expand_bias))
+        if layer.use_bias
+        else (0.0, 0.0)
+    )
     s = GATES[layer.gate](np.maximum(z @ w1 + b1, 0.0) @ w2 + b2)
     if layer.pooling is None and not per_position:
         return s.mean(axis=spatial)

@@ -23,8 +23,9 @@ def _randomized(layer, shape, seed=0):
     return layer
 
 
-@pytest.mark.parametrize("data_format, shape", [("channels_last", (2, 3, 5, 16)),
-                                                ("channels_first", (2, 16, 3, 5))])
+@pytest.mark.parametrize(
+    "data_format, shape", [("channels_last", (2, 3, 5, 16)), ("channels_first", (2, 16, 3, 5))]
+)
 def test_no_squeeze_gates_every_position_like_numpy(data_format, shape):
     layer = _randomized(SqueezeExcite(ratio=4, pooling=None, data_format=data_format), shape)
     u = np.random.default_rng(1).normal(size=shape).astype("float32")
@@ -46,11 +47,14 @@ def test_no_squeeze_config_keras_file_and_training(tmp_path):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     before = [w.numpy().copy() for w in model.get_layer("se").weights]
     model.fit(images, np.arange(4) % 3, epochs=1, verbose=0)
-    assert all(np.abs(w.numpy() - b).max() > 0 for w, b in zip(model.get_layer("se").weights, before))
+    assert all(
+        np.abs(w.numpy() - b).max() > 0 for w, b in zip(model.get_layer("se").weights, before)
+    )
     model.save(tmp_path / "m.keras")
     restored = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(restored.predict(images, verbose=0), model.predict(images, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        restored.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
+    )
 
 
 def test_no_squeeze_se_resnet50_costs_the_papers_4_27_gflops():
@@ -73,8 +77,9 @@ def test_se_after_the_3x3_convolution():
     assert _producer(model, "conv3_block2_se") == "conv3_block2_2_relu"
     assert _producer(model, "conv3_block2_3_conv") == "conv3_block2_se"
     assert model.get_layer("conv3_block2_se").channels == 128
-    basic = se_keras.applications.SEResNet18(weights=None, se_position="3x3",
-                                             include_top=False, input_shape=(32, 32, 3))
+    basic = se_keras.applications.SEResNet18(
+        weights=None, se_position="3x3", include_top=False, input_shape=(32, 32, 3)
+    )
     assert _producer(basic, "conv2_block1_se") == "conv2_block1_1_relu"
     assert _producer(basic, "conv2_block1_2_conv") == "conv2_block1_se"
     end = basic.get_layer("conv2_block1_2_bn").output  # the plain unit's end: no ReLU, no SE

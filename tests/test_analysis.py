@@ -19,14 +19,17 @@ NORMALISE = data.normalizer("torch")  # se_resnet18's, the MODEL named to the CL
 
 
 def _digits(split, batch_size=64, training=False):
-    return data.make_dataset("digits", split, 32, batch_size, NORMALISE, training=training,
-                             seed=0, deterministic=True)
+    return data.make_dataset(
+        "digits", split, 32, batch_size, NORMALISE, training=training, seed=0, deterministic=True
+    )
 
 
 def _test_arrays():
     batches = list(_digits("test"))
-    return (np.concatenate([np.asarray(x) for x, _ in batches]),
-            np.concatenate([np.asarray(y) for _, y in batches]))
+    return (
+        np.concatenate([np.asarray(x) for x, _ in batches]),
+        np.concatenate([np.asarray(y) for _, y in batches]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,11 @@ def trained(tmp_path_factory):
     as `se-keras train` saves its models."""
     keras.utils.set_random_seed(0)
     model = small_se_network(keras)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(_digits("train", 32, training=True), epochs=3, verbose=0)
     images, labels = _test_arrays()
     accuracy = model.evaluate(images, labels, verbose=0)[1]
@@ -92,8 +98,24 @@ def test_class_statistics_and_csv(trained, tmp_path):
 def test_cli_on_a_trained_model_file(trained, tmp_path, capsys):
     model, path, images, labels = trained
     out = tmp_path / "out"
-    assert cli.main(["excitations", "se_resnet18", "--weights", path, "--classes", "1", "7",
-                     "--batch-size", "100", "--output-dir", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "excitations",
+                "se_resnet18",
+                "--weights",
+                path,
+                "--classes",
+                "1",
+                "7",
+                "--batch-size",
+                "100",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "4/4" in printed  # the progress bar over the 360 test images
     assert "recorded 3 SE blocks over 360 test images of digits" in printed
@@ -109,13 +131,16 @@ def test_cli_on_a_trained_model_file(trained, tmp_path, capsys):
         np.testing.assert_allclose(column, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["se_resnet9"], "'se_resnet9'"),
-    (["se_resnet18", "--classes", "3", "10"], "Received: classes=[3, 10]"),
-    (["se_resnet18", "--weights", "missing/model.keras"], "No such model file"),
-    (["se_resnet18", "--weights", "missing.weights.h5"], "weights='missing.weights.h5'"),
-    (["se_resnet18", "--blocks", "conv9_block1_se"], "Received: blocks=['conv9_block1_se']"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["se_resnet9"], "'se_resnet9'"),
+        (["se_resnet18", "--classes", "3", "10"], "Received: classes=[3, 10]"),
+        (["se_resnet18", "--weights", "missing/model.keras"], "No such model file"),
+        (["se_resnet18", "--weights", "missing.weights.h5"], "weights='missing.weights.h5'"),
+        (["se_resnet18", "--blocks", "conv9_block1_se"], "Received: blocks=['conv9_block1_se']"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_1(arguments, message, tmp_path, capsys):
     assert cli.main(["excitations", *arguments, "--output-dir", str(tmp_path)]) == 1
     captured = capsys.readouterr()
@@ -124,16 +149,20 @@ def test_bad_input_is_one_line_and_exit_1(arguments, message, tmp_path, capsys):
     assert message in lines[0] and not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("name, kwargs", [
-    ("se_resnet18", dict(se_position="3x3")),
-    ("se_bn_inception", {}),
-    ("se_mobilenet_v2", dict(alpha=0.35)),
-    ("se_shufflenet_v2", dict(alpha=0.5)),
-    ("se_vgg16", dict(batch_norm=True, se_options={"pooling": None})),
-])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("se_resnet18", dict(se_position="3x3")),
+        ("se_bn_inception", {}),
+        ("se_mobilenet_v2", dict(alpha=0.35)),
+        ("se_shufflenet_v2", dict(alpha=0.5)),
+        ("se_vgg16", dict(batch_norm=True, se_options={"pooling": None})),
+    ],
+)
 def test_every_family(name, kwargs):
-    model = applications.get_model(name, weights=None, include_top=False, input_shape=(32, 32, 3),
-                                   **kwargs)
+    model = applications.get_model(
+        name, weights=None, include_top=False, input_shape=(32, 32, 3), **kwargs
+    )
     x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
     recorded = analysis.excitations(model, x)
     blocks = [layer for layer in model.layers if isinstance(layer, SqueezeExcite)]
@@ -183,8 +212,14 @@ _JAX_SCRIPT = textwrap.dedent("""
 def test_jax_backend():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": root, "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], capture_output=True, text=True,
-                            env=env, cwd=root, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _JAX_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     _, blocks, _, worst, _, class_diff = result.stdout.split()
     assert int(blocks) == 3 and float(worst) <= 1e-6 and float(class_diff) <= 1e-6

@@ -37,25 +37,46 @@ DEFAULT = [next((n for n in CHEAP if n in f.MODELS), next(iter(f.MODELS))) for f
 # The slow tier: a model of each block type the default tier lacks (bottleneck, grouped
 # bottleneck, Inception-v3 and Inception-ResNet modules, inverted residual, ShuffleNet v2);
 # the deeper variants of these with `pytest -m exhaustive` (an hour and more on 2 cores).
-SLOW = [name for name in ("se_resnet50", "se_resnext50", "se_inception_v3",
-                          "se_inception_resnet_v2", "se_mobilenet_v2", "se_shufflenet_v2")
-        if name in list_models()]
+SLOW = [
+    name
+    for name in (
+        "se_resnet50",
+        "se_resnext50",
+        "se_inception_v3",
+        "se_inception_resnet_v2",
+        "se_mobilenet_v2",
+        "se_shufflenet_v2",
+    )
+    if name in list_models()
+]
 EXHAUSTIVE = [name for name in list_models() if name not in DEFAULT + SLOW]
-SIZES = {"se_inception_v3": 75, "se_inception_resnet_v2": 75,  # their smallest input
-         "se_mobilenet_v2": 224, "se_shufflenet_v2": 224}  # small enough for full size
+SIZES = {
+    "se_inception_v3": 75,
+    "se_inception_resnet_v2": 75,  # their smallest input
+    "se_mobilenet_v2": 224,
+    "se_shufflenet_v2": 224,
+}  # small enough for full size
 # TensorFlow's `fit` step runs under XLA for the default tier's models that no other test
 # trains under XLA (test_training.py's test_fit_under_xla_for_every_family and
 # test_se_mobile.py's shufflenets do the others); elsewhere a plain step: XLA-compiling the
 # training step of every large model would cost the slow tier many minutes of CI and show
 # nothing a family's smallest model does not.
-XLA_FIT_ELSEWHERE = ("se_resnet18", "se_resnext50", "se_inception_v3", "se_bn_inception",
-                     "se_shufflenet", "se_shufflenet_v2")
+XLA_FIT_ELSEWHERE = (
+    "se_resnet18",
+    "se_resnext50",
+    "se_inception_v3",
+    "se_bn_inception",
+    "se_shufflenet",
+    "se_shufflenet_v2",
+)
 XLA_FIT = [name for name in DEFAULT if name not in XLA_FIT_ELSEWHERE]
 TIMEOUT = 3600
 
-CASES = ([pytest.param(name, id=name) for name in DEFAULT]
-         + [pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
-         + [pytest.param(name, id=name, marks=pytest.mark.exhaustive) for name in EXHAUSTIVE])
+CASES = (
+    [pytest.param(name, id=name) for name in DEFAULT]
+    + [pytest.param(name, id=name, marks=pytest.mark.slow) for name in SLOW]
+    + [pytest.param(name, id=name, marks=pytest.mark.exhaustive) for name in EXHAUSTIVE]
+)
 # Files saved on JAX and torch, loaded here: the model with the most custom parts
 # (ChannelShuffle, grouped convolutions).
 REVERSE = "se_shufflenet" if "se_shufflenet" in DEFAULT else DEFAULT[0]
@@ -63,8 +84,11 @@ REVERSE = "se_shufflenet" if "se_shufflenet" in DEFAULT else DEFAULT[0]
 
 def _selected(session, module):
     """The models of this module's selected tests, in registry order."""
-    names = {item.callspec.params.get("name") for item in session.items
-             if item.module is module and hasattr(item, "callspec")}
+    names = {
+        item.callspec.params.get("name")
+        for item in session.items
+        if item.module is module and hasattr(item, "callspec")
+    }
     return [name for name in DEFAULT + SLOW + EXHAUSTIVE if name in names]
 
 
@@ -124,12 +148,17 @@ def run(request, tmp_path_factory):
     rng = np.random.default_rng(0)
     for name in names:
         size = SIZES.get(name, 64)
-        np.save(os.path.join(directory, f"{name}.input.npy"),
-                rng.uniform(-1, 1, (2, size, size, 3)).astype("float32"))
+        np.save(
+            os.path.join(directory, f"{name}.input.npy"),
+            rng.uniform(-1, 1, (2, size, size, 3)).astype("float32"),
+        )
     spec = {name: f"{name}:{SIZES.get(name, 64)}" for name in names}
     start = time.perf_counter()
-    processes = {"tensorflow": _start(directory, "tensorflow", [
-        spec[n] + (":jx" if n in XLA_FIT else ":jf") for n in names])}
+    processes = {
+        "tensorflow": _start(
+            directory, "tensorflow", [spec[n] + (":jx" if n in XLA_FIT else ":jf") for n in names]
+        )
+    }
     reader_specs = [spec[n] + (":fs" if n in DEFAULT else ":f") for n in names]
     processes.update({b: _start(directory, b, reader_specs, "tensorflow") for b in READERS})
     _wait(directory, processes, names)
@@ -137,7 +166,10 @@ def run(request, tmp_path_factory):
     for backend in processes:
         with open(os.path.join(directory, backend, "results.json")) as file:
             saved = json.load(file)
-        results[backend], cpu[backend] = {r["name"]: r for r in saved["models"]}, saved["cpu_seconds"]
+        results[backend], cpu[backend] = (
+            {r["name"]: r for r in saved["models"]},
+            saved["cpu_seconds"],
+        )
     print(f"\nbackend workers: {time.perf_counter() - start:.0f} s for {names}; CPU seconds {cpu}")
     yield Run(directory, results)
     shutil.rmtree(directory, ignore_errors=True)
@@ -153,10 +185,15 @@ def test_jax_and_torch_give_tensorflows_outputs(run, name):
     reference = run.output("tensorflow", name)
     # Logits of order one that differ between the two images by far more than the tolerance.
     assert 0.05 < np.abs(reference).max() < 100 and np.abs(reference[0] - reference[1]).max() > 1e-3
-    diffs = {f"{b} {kind}": _max_diff(run.output(b, name, kind), reference)
-             for b in READERS for kind in ("out", "h5")}
-    print(f"\n{name}: max |logit| {np.abs(reference).max():.3g}, max |diff| to TF:",
-          ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
+    diffs = {
+        f"{b} {kind}": _max_diff(run.output(b, name, kind), reference)
+        for b in READERS
+        for kind in ("out", "h5")
+    }
+    print(
+        f"\n{name}: max |logit| {np.abs(reference).max():.3g}, max |diff| to TF:",
+        ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()),
+    )
     assert max(diffs.values()) < 1e-4, diffs
 
 

@@ -1,9 +1,12 @@
 """Copying a base network's weights into an SE network, by name or by structure."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
 
+import se_keras
 from se_keras.applications.base_weights import copy_weights
 from se_keras.layers import SqueezeExcite
 
@@ -37,3 +40,20 @@ def test_mismatches_are_named_and_change_nothing():
     np.testing.assert_array_equal(se.get_layer("stem").kernel.numpy(), before)
     with pytest.raises(ValueError, match="Received: match='order'"):
         copy_weights(base, se, "order")
+
+
+def test_imagenet_base_offline_names_the_file_and_where_to_put_it(monkeypatch, tmp_path):
+    # Every download goes to a closed port on the loopback interface: offline, for certain.
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(OSError) as error:
+        se_keras.applications.SEMobileNet(
+            weights="imagenet_base", input_shape=(128, 128, 3), include_top=False
+        )
+    message = str(error.value)
+    assert "mobilenet_1_0_128_tf_no_top.h5 from https://" in message
+    assert os.path.join(str(tmp_path), "models") in message and "weights='imagenet_base'" in message
+    assert [name for _, _, names in os.walk(tmp_path) for name in names] == []

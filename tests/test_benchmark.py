@@ -26,8 +26,9 @@ def test_interleave_times_every_task_once_per_round_serpentine():
 
 def test_min_seconds_repeats_a_short_task_and_records_the_time_per_call():
     calls = []
-    samples = timing.interleave({"sleep": lambda: (calls.append(1), time.sleep(0.01))},
-                                rounds=1, warmup=0, min_seconds=0.05)
+    samples = timing.interleave(
+        {"sleep": lambda: (calls.append(1), time.sleep(0.01))}, rounds=1, warmup=0, min_seconds=0.05
+    )
     (per_call,) = samples["sleep"]
     assert len(calls) >= 2 and per_call >= 0.01 and per_call * len(calls) >= 0.05
 
@@ -60,20 +61,26 @@ def test_parse_runtimes_names_the_option_and_value(text):
 def test_bad_runtime_is_one_line_and_exit_1():
     result = subprocess.run(
         [sys.executable, "-m", "se_keras.cli", "benchmark", "se_resnet18", "--runtime", "xla,gpu"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     errors = [line for line in result.stderr.splitlines() if line.startswith("se-keras")]
     assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
-    assert errors == ["se-keras benchmark: error: Unknown runtime 'gpu'; expected a "
-                      "comma-separated list of eager, keras, xla, tflite, tflite-int8, onnx, "
-                      "torch. Received: --runtime xla,gpu"]
+    assert errors == [
+        "se-keras benchmark: error: Unknown runtime 'gpu'; expected a "
+        "comma-separated list of eager, keras, xla, tflite, tflite-int8, onnx, "
+        "torch. Received: --runtime xla,gpu"
+    ]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["se_resnet9"], "'se_resnet9'"),
-    (["se_resnet18", "--batch-size", "0"], "batch_size=0"),
-    (["se_resnet18", "--image-size", "16"], "at least 32"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["se_resnet9"], "'se_resnet9'"),
+        (["se_resnet18", "--batch-size", "0"], "batch_size=0"),
+        (["se_resnet18", "--image-size", "16"], "at least 32"),
+    ],
+)
 def test_bad_options_fail_before_measuring(capsys, argv, message):
     assert cli.main(["benchmark", *argv, "--runtime", "keras"]) == 1
     err = capsys.readouterr().err
@@ -84,8 +91,9 @@ def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-@pytest.mark.parametrize("model, keras_name", [("se_mobilenet", "MobileNet"),
-                                                ("se_resnet50", "ResNet50")])
+@pytest.mark.parametrize(
+    "model, keras_name", [("se_mobilenet", "MobileNet"), ("se_resnet50", "ResNet50")]
+)
 def test_base_network_is_the_keras_applications_network(model, keras_name):
     se, base = networks.networks(model, image_size=64)
     expected = getattr(keras.applications, keras_name)(weights=None, input_shape=(64, 64, 3))
@@ -108,17 +116,36 @@ def test_families_without_a_keras_base_compare_with_se_ratio_none():
 
 def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
     output = tmp_path / "results.json"
-    argv = ["benchmark", "se_resnet18", "--image-size", "32", "--batch-size", "1", "--runtime",
-            "keras", "--rounds", "3", "--compare", "--json", str(output)]
+    argv = [
+        "benchmark",
+        "se_resnet18",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "1",
+        "--runtime",
+        "keras",
+        "--rounds",
+        "3",
+        "--compare",
+        "--json",
+        str(output),
+    ]
     assert cli.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     results = json.loads(output.read_text())
-    se, base = (networks.Network("se_resnet18", role, label, 32).build()
-                for role, label in (("se", "se_resnet18"), ("base", "x")))
+    se, base = (
+        networks.Network("se_resnet18", role, label, 32).build()
+        for role, label in (("se", "se_resnet18"), ("base", "x"))
+    )
     network_rows = [line.split() for line in lines if line.startswith("se_resnet18 ")]
     assert network_rows[0][:3] == ["se_resnet18", "32x32", f"{_trainable(se) / 1e6:.2f}M"]
-    assert network_rows[1][:4] == ["se_resnet18", "se_ratio=None", "32x32",
-                                   f"{_trainable(base) / 1e6:.2f}M"]
+    assert network_rows[1][:4] == [
+        "se_resnet18",
+        "se_ratio=None",
+        "32x32",
+        f"{_trainable(base) / 1e6:.2f}M",
+    ]
     (row,) = [line.split() for line in lines if line.startswith("keras ")]
     samples = {e["network"]: np.array(e["seconds"]) for e in results["inference"]}
     assert [len(s) for s in samples.values()] == [3, 3]
@@ -131,9 +158,11 @@ def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
 def test_int8_dot_product_instructions_from_the_cpu_flags(tmp_path):
     from se_keras.benchmark.suite import int8_dot_product
 
-    cpus = {"zen3": "model name\t: AMD EPYC\nflags\t\t: fpu sse4_1 avx2 fma\n",
-            "icelake": "flags\t\t: avx2 avx512f avx512_vnni\n",
-            "arm": "Features\t: fp asimd asimddp i8mm\n"}
+    cpus = {
+        "zen3": "model name\t: AMD EPYC\nflags\t\t: fpu sse4_1 avx2 fma\n",
+        "icelake": "flags\t\t: avx2 avx512f avx512_vnni\n",
+        "arm": "Features\t: fp asimd asimddp i8mm\n",
+    }
     for name, text in cpus.items():
         (tmp_path / name).write_text(text)
     found = {name: int8_dot_product(str(tmp_path / name)) for name in cpus}
@@ -143,15 +172,34 @@ def test_int8_dot_product_instructions_from_the_cpu_flags(tmp_path):
 
 def test_report_marks_a_failed_runtime_and_keeps_the_others():
     results = {
-        "networks": [{"model": "m", "role": "se", "label": "se"},
-                     {"model": "m", "role": "base", "label": "base"}],
+        "networks": [
+            {"model": "m", "role": "se", "label": "se"},
+            {"model": "m", "role": "base", "label": "base"},
+        ],
         "inference": [
-            {"model": "m", "network": "se", "runtime": "xla", "batch_size": 1,
-             "seconds": [2.0, 4.0, 3.0], "median_s": 3.0},
-            {"model": "m", "network": "base", "runtime": "xla", "batch_size": 1,
-             "seconds": [1.0, 4.0, 2.0], "median_s": 2.0},
-            {"model": "m", "network": "se", "runtime": "onnx", "batch_size": 1,
-             "error": "ValueError: no"},
+            {
+                "model": "m",
+                "network": "se",
+                "runtime": "xla",
+                "batch_size": 1,
+                "seconds": [2.0, 4.0, 3.0],
+                "median_s": 3.0,
+            },
+            {
+                "model": "m",
+                "network": "base",
+                "runtime": "xla",
+                "batch_size": 1,
+                "seconds": [1.0, 4.0, 2.0],
+                "median_s": 2.0,
+            },
+            {
+                "model": "m",
+                "network": "se",
+                "runtime": "onnx",
+                "batch_size": 1,
+                "error": "ValueError: no",
+            },
         ],
     }
     table = report.inference_table(results, "m")
@@ -166,10 +214,16 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
     of a TFLite file is at least the file it loads."""
     from se_keras.benchmark import Settings, run
 
-    settings = Settings(models=("se_mobilenet",), runtimes=("eager", "tflite", "tflite-int8",
-                                                           "onnx"),
-                        batch_sizes=(1, 2), rounds=2, image_size=32, memory=True,
-                        train_batch_size=2, cache_dir=str(tmp_path))
+    settings = Settings(
+        models=("se_mobilenet",),
+        runtimes=("eager", "tflite", "tflite-int8", "onnx"),
+        batch_sizes=(1, 2),
+        rounds=2,
+        image_size=32,
+        memory=True,
+        train_batch_size=2,
+        cache_dir=str(tmp_path),
+    )
     results = run(settings)
     failures = [e for e in results["inference"] + results["memory"] if "error" in e]
     assert failures == []
@@ -177,8 +231,11 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
     files = {path.name.split("-b")[0]: path for path in tmp_path.iterdir()}
     assert len(files) == 6  # 2 networks x 3 exported runtimes, dynamic batch, reused
     peak = {(e["network"], e["runtime"]): e["peak_bytes"] for e in results["memory"]}
-    tflite = {name.split("-")[0]: p for name, p in files.items()
-              if "-tflite-" in name and "int8" not in name}
+    tflite = {
+        name.split("-")[0]: p
+        for name, p in files.items()
+        if "-tflite-" in name and "int8" not in name
+    }
     assert peak["se_mobilenet", "tflite"] >= tflite["se_mobilenet"].stat().st_size
     # The fast path: SE adds no XNNPACK partition (each one is a round trip to TFLite's own
     # kernels), in the float file or the full-integer one; a dynamic reshape or expand_dims
@@ -200,8 +257,10 @@ def _delegates(path):
 def test_the_authors_pytorch_model_is_timed_next_to_ours(senet):
     from se_keras.benchmark import Settings, run
 
-    results = run(Settings(models=("se_resnet50",), runtimes=("xla",), batch_sizes=(1,),
-                           rounds=2))
+    results = run(Settings(models=("se_resnet50",), runtimes=("xla",), batch_sizes=(1,), rounds=2))
     timed = {(e["network"], e["runtime"]) for e in results["inference"] if "median_s" in e}
-    assert timed == {("se_resnet50", "xla"), ("ResNet50 (keras.applications)", "xla"),
-                     ("se_resnet50", "torch")}
+    assert timed == {
+        ("se_resnet50", "xla"),
+        ("ResNet50 (keras.applications)", "xla"),
+        ("se_resnet50", "torch"),
+    }

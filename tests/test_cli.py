@@ -36,7 +36,9 @@ def test_bad_model_name_is_one_line_and_exit_1():
     )
     errors = [line for line in result.stderr.splitlines() if line.startswith("se-keras")]
     assert result.returncode == 1 and result.stdout == ""
-    assert errors == [errors[0]] and "'se_resnet9'" in errors[0] and "Traceback" not in result.stderr
+    assert (
+        errors == [errors[0]] and "'se_resnet9'" in errors[0] and "Traceback" not in result.stderr
+    )
 
 
 def test_convert_writes_verified_weights(checkpoint, tmp_path, capsys):
@@ -47,7 +49,9 @@ def test_convert_writes_verified_weights(checkpoint, tmp_path, capsys):
     model = se_keras.applications.SEResNet50(weights=str(output), classifier_activation=None)
     images = np.random.default_rng(5).standard_normal((1, 224, 224, 3), dtype=np.float32)
     expected = reference_outputs(ref, images)
-    assert np.abs(model.predict(images, verbose=0) - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert (
+        np.abs(model.predict(images, verbose=0) - expected).max() <= 1e-4 * np.abs(expected).max()
+    )
 
 
 @pytest.mark.parametrize(

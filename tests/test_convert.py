@@ -28,20 +28,29 @@ def _edited(state_dict, tmp_path, edit):
 
 def test_missing_tensor_names_tensor_and_layer(state_dict, tmp_path):
     path = _edited(state_dict, tmp_path, lambda s: s.pop("layer2.0.bn1.running_var"))
-    with pytest.raises(ValueError, match=r"'layer2\.0\.bn1\.running_var' for layer 'conv3_block1_1_bn'"):
+    with pytest.raises(
+        ValueError, match=r"'layer2\.0\.bn1\.running_var' for layer 'conv3_block1_1_bn'"
+    ):
         _build(path)
 
 
 def test_misshapen_tensor_names_tensor_and_layer(state_dict, tmp_path):
     path = _edited(
-        state_dict, tmp_path, lambda s: s.update({"layer1.1.se_module.fc1.weight": torch.zeros(8, 64, 1, 1)})
+        state_dict,
+        tmp_path,
+        lambda s: s.update({"layer1.1.se_module.fc1.weight": torch.zeros(8, 64, 1, 1)}),
     )
-    with pytest.raises(ValueError, match=r"'layer1\.1\.se_module\.fc1\.weight' has shape \(8, 64, 1, 1\).*'conv2_block2_se'"):
+    with pytest.raises(
+        ValueError,
+        match=r"'layer1\.1\.se_module\.fc1\.weight' has shape \(8, 64, 1, 1\).*'conv2_block2_se'",
+    ):
         _build(path)
 
 
 def test_unused_tensor_is_refused(state_dict, tmp_path):
-    path = _edited(state_dict, tmp_path, lambda s: s.update({"layer5.0.conv1.weight": torch.zeros(1)}))
+    path = _edited(
+        state_dict, tmp_path, lambda s: s.update({"layer5.0.conv1.weight": torch.zeros(1)})
+    )
     with pytest.raises(ValueError, match=r"'layer5\.0\.conv1\.weight' matches no layer"):
         _build(path)
 
@@ -92,7 +101,9 @@ def test_keras_weights_file_round_trip(tmp_path):
     source.save_weights(path)
     loaded = _build(path, input_shape=(64, 64, 3), classes=3)
     images = np.random.default_rng(0).standard_normal((2, 64, 64, 3)).astype("float32")
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), source.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), source.predict(images, verbose=0), atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["se_shufflenet", "se_mobilenet", "se_vgg16"])
@@ -100,7 +111,11 @@ def test_keras_weights_file_round_trip(tmp_path):
 def test_families_without_a_checkpoint_layout_refuse_torch_files(tmp_path, name, suffix):
     path = tmp_path / f"weights{suffix}"
     path.write_bytes(b"not read")
-    with pytest.raises(ValueError, match=rf"{name} has no PyTorch checkpoint layout.*"
-                                         rf"Received: weights='{path}'"):
-        se_keras.applications.get_model(name, weights=str(path), input_shape=(64, 64, 3),
-                                        include_top=False)
+    with pytest.raises(
+        ValueError,
+        match=rf"{name} has no PyTorch checkpoint layout.*"
+        rf"Received: weights='{path}'",
+    ):
+        se_keras.applications.get_model(
+            name, weights=str(path), input_shape=(64, 64, 3), include_top=False
+        )

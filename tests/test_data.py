@@ -18,9 +18,15 @@ def test_digits_splits_and_contents(data_dir):
     from sklearn.datasets import load_digits
 
     info = data.dataset_info("digits", data_dir)
-    assert (info.num_classes, info.split_sizes, info.image_side) == (10, {"train": 1437, "test": 360}, 8)
+    assert (info.num_classes, info.split_sizes, info.image_side) == (
+        10,
+        {"train": 1437, "test": 360},
+        8,
+    )
     digits = load_digits()
-    test = data.make_dataset("digits", "test", 32, 360, lambda x: x, training=False, data_dir=data_dir)
+    test = data.make_dataset(
+        "digits", "test", 32, 360, lambda x: x, training=False, data_dir=data_dir
+    )
     images, labels = next(iter(test))
     np.testing.assert_array_equal(np.sort(labels.numpy()), np.sort(digits.target[::5]))
     assert images.shape == (360, 32, 32, 3) and float(tf.reduce_max(images)) <= 255.0
@@ -29,8 +35,15 @@ def test_digits_splits_and_contents(data_dir):
 def test_training_view_is_augmented_and_preprocessed(data_dir):
     def first_batch():
         train = data.make_dataset(
-            "digits", "train", 32, 16, se_resnet.preprocess_input, training=True, seed=3,
-            data_dir=data_dir, deterministic=True,
+            "digits",
+            "train",
+            32,
+            16,
+            se_resnet.preprocess_input,
+            training=True,
+            seed=3,
+            data_dir=data_dir,
+            deterministic=True,
         )
         return next(iter(train))[0].numpy()
 
@@ -56,7 +69,9 @@ def test_image_folder(tmp_path):
             folder = tmp_path / split / label
             folder.mkdir(parents=True)
             for i in range(count):
-                Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+                Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(
+                    folder / f"{i}.png"
+                )
     info = data.dataset_info(str(tmp_path))
     assert (info.num_classes, info.split_sizes) == (2, {"test": 4, "train": 6})
     batches = data.make_dataset(str(tmp_path), "train", 64, 6, lambda x: x, training=True, seed=0)

@@ -20,7 +20,9 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_step.py")
 
 def _start(command, env=None):
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _output(process):
@@ -54,8 +56,14 @@ def _two_workers(command):
     line each prints."""
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     processes = [
-        _start(command, env={"TF_CONFIG": json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
+        _start(
+            command,
+            env={
+                "TF_CONFIG": json.dumps(
+                    {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                )
+            },
+        )
         for index in range(2)
     ]
     return [_output(process) for process in processes]
@@ -76,13 +84,33 @@ def test_multiworker_run_writes_one_set_of_outputs_and_resumes(tmp_path):
 
     out, tfds_dir = tmp_path / "out", str(tmp_path / "tfds")
     data.dataset_info("digits", tfds_dir)  # prepared here: two workers would race to prepare it
-    command = [sys.executable, "-m", "se_keras.cli", "train", "--strategy", "multiworker",
-               "--epochs", "2", "--export", "none", "--output-dir", str(out),
-               "--data-dir", tfds_dir]
+    command = [
+        sys.executable,
+        "-m",
+        "se_keras.cli",
+        "train",
+        "--strategy",
+        "multiworker",
+        "--epochs",
+        "2",
+        "--export",
+        "none",
+        "--output-dir",
+        str(out),
+        "--data-dir",
+        tfds_dir,
+    ]
     lines = _two_workers(command)
     # Only the chief wrote into the folder (one row per epoch); both evaluated the same model.
-    assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "curves.png", "history.csv",
-                                       "logs", "model.keras", "summary.json"]
+    assert sorted(os.listdir(out)) == [
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "history.csv",
+        "logs",
+        "model.keras",
+        "summary.json",
+    ]
     assert _epochs(out) == [0, 1]
     assert lines[0].split(";")[0] == lines[1].split(";")[0]  # "test accuracy ... (top-5 ...)"
     # That model is the saved one: evaluated on one device, it gives the reported accuracy.
@@ -107,8 +135,10 @@ def _epochs(output_dir):
 def test_data_parallel_over_two_jax_devices():
     # Against a single-device JAX run: the backends draw different initial weights.
     single = _run("none", env={"KERAS_BACKEND": "jax"})
-    result = _run("data_parallel", env={
-        "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    result = _run(
+        "data_parallel",
+        env={"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    )
     assert single["backend"] == result["backend"] == "jax"
     assert result["loss"] == pytest.approx(single["loss"], rel=1e-5)
 

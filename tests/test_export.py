@@ -12,15 +12,21 @@ from se_keras import applications, cli, export
 from tests.test_se_mobile import builtin_operators, randomize_batch_norm
 
 # A model of every family at a small input (default tier); every model at full size is slow.
-SMALL = {"se_resnet18": 64, "se_bn_inception": 96, "se_mobilenet_v2": 64, "se_shufflenet": 64,
-         "se_vgg16": 32}
+SMALL = {
+    "se_resnet18": 64,
+    "se_bn_inception": 96,
+    "se_mobilenet_v2": 64,
+    "se_shufflenet": 64,
+    "se_vgg16": 32,
+}
 FLOAT_TOLERANCE = 1e-4
 
 
 def small_model(name, size=None, classes=10, seed=0):
     options = {"input_shape": (size, size, 3)} if size else {}
-    model = applications.get_model(name, weights=None, classes=classes,
-                                   classifier_activation=None, **options)
+    model = applications.get_model(
+        name, weights=None, classes=classes, classifier_activation=None, **options
+    )
     randomize_batch_norm(model, seed)
     if any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
         return model
@@ -100,17 +106,28 @@ def check_onnx_graph(path, model):
     graph = onnx.load(path).graph
     assert not [n.op_type for n in graph.node if "PartitionedCall" in n.op_type]
     assert graph.input[0].type.tensor_type.shape.dim[0].dim_param  # a dynamic batch axis
-    grouped = [layer.groups for layer in model.layers
-               if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
-    groups = [a.i for n in graph.node if n.op_type == "Conv" for a in n.attribute
-              if a.name == "group" and a.i > 1]
+    grouped = [
+        layer.groups
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1
+    ]
+    groups = [
+        a.i
+        for n in graph.node
+        if n.op_type == "Conv"
+        for a in n.attribute
+        if a.name == "group" and a.i > 1
+    ]
     depthwise = sum(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in model.layers)
     # Each grouped convolution is one Conv node with its `group` (depthwise ones too).
     assert len(groups) == len(grouped) + depthwise and set(grouped) <= set(groups)
     # SE scales multiply in the convolutions' NCHW layout, not between a pair of Transposes.
     producers = {output: node.op_type for node in graph.node for output in node.output}
-    assert not [n.name for n in graph.node
-                if n.op_type == "Mul" and any(producers.get(i) == "Transpose" for i in n.input)]
+    assert not [
+        n.name
+        for n in graph.node
+        if n.op_type == "Mul" and any(producers.get(i) == "Transpose" for i in n.input)
+    ]
 
 
 @pytest.mark.parametrize("name", [n for n in SMALL if n in applications.list_models()])
@@ -124,11 +141,22 @@ def test_every_family_exports_and_verifies(name, tmp_path):
 # from these only in how often a block repeats: they run with `pytest -m exhaustive` (some 45
 # minutes). SE-VGG is left to the default tier (32x32): at 224 its files are 0.5 GB (TFLite,
 # ONNX) and 1 GB (SavedModel) of plain convolutions.
-FULL_SIZE = [name for name in ("se_resnet50", "se_resnext50", "se_inception_v3", "se_mobilenet",
-                               "se_shufflenet_v2") if name in applications.list_models()]
+FULL_SIZE = [
+    name
+    for name in (
+        "se_resnet50",
+        "se_resnext50",
+        "se_inception_v3",
+        "se_mobilenet",
+        "se_shufflenet_v2",
+    )
+    if name in applications.list_models()
+]
 FULL_SIZE_CASES = [
     pytest.param(name, marks=pytest.mark.slow if name in FULL_SIZE else pytest.mark.exhaustive)
-    for name in applications.list_models() if not name.startswith("se_vgg")]
+    for name in applications.list_models()
+    if not name.startswith("se_vgg")
+]
 
 
 @pytest.mark.parametrize("name", FULL_SIZE_CASES)
@@ -155,8 +183,9 @@ def test_onnx_grouped_convolutions_batch_and_opset(tmp_path):
     assert np.abs(run_onnx(path, x) - expected).max() <= FLOAT_TOLERANCE * np.abs(expected).max()
     assert report.operators["Conv"] == 53
     # The trace-only switches leave the model as Keras runs it.
-    assert all("convolution_op" not in vars(layer) and "call" not in vars(layer)
-               for layer in model.layers)
+    assert all(
+        "convolution_op" not in vars(layer) and "call" not in vars(layer) for layer in model.layers
+    )
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +206,9 @@ def test_tflite_quantized_weights_stay_close(shufflenet, tmp_path, quantize, tol
 
 
 def report_size_float(model, folder):
-    return export.export_model(model, os.path.join(folder, "float.tflite"), "tflite",
-                               verify=False).size_bytes
+    return export.export_model(
+        model, os.path.join(folder, "float.tflite"), "tflite", verify=False
+    ).size_bytes
 
 
 def test_tflite_full_integer(shufflenet, tmp_path):
@@ -186,8 +216,9 @@ def test_tflite_full_integer(shufflenet, tmp_path):
 
     data = images(shufflenet, n=32, seed=11)
     path = str(tmp_path / "int8.tflite")
-    report = export.export_model(shufflenet, path, "tflite", quantize="int8",
-                                 representative_data=data)
+    report = export.export_model(
+        shufflenet, path, "tflite", quantize="int8", representative_data=data
+    )
     runner = Interpreter(model_path=path)
     assert runner.get_input_details()[0]["dtype"] == np.int8
     assert runner.get_output_details()[0]["dtype"] == np.int8
@@ -230,16 +261,21 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
     assert not glob.glob(str(tmp_path / ".partial-*"))
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"format": "pdf"}, "format"),
-    ({"format": "onnx", "quantize": "int8"}, "quantize='int8'"),
-    ({"format": "tflite", "quantize": "int4"}, "quantize"),
-    ({"format": "tflite", "quantize": "int8"}, "representative_data=None"),
-    ({"format": "tflite", "quantize": "int8", "representative_data": np.zeros((2, 8, 8, 3))},
-     "shape \\(2, 8, 8, 3\\)"),
-    ({"format": "tflite", "batch_size": 0}, "batch_size=0"),
-    ({"format": "onnx", "opset": 7}, "opset=7"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"format": "pdf"}, "format"),
+        ({"format": "onnx", "quantize": "int8"}, "quantize='int8'"),
+        ({"format": "tflite", "quantize": "int4"}, "quantize"),
+        ({"format": "tflite", "quantize": "int8"}, "representative_data=None"),
+        (
+            {"format": "tflite", "quantize": "int8", "representative_data": np.zeros((2, 8, 8, 3))},
+            "shape \\(2, 8, 8, 3\\)",
+        ),
+        ({"format": "tflite", "batch_size": 0}, "batch_size=0"),
+        ({"format": "onnx", "opset": 7}, "opset=7"),
+    ],
+)
 def test_bad_arguments_are_named(tmp_path, arguments, message):
     model = small_model("se_resnet18", 32)
     with pytest.raises(ValueError, match=message):
@@ -248,6 +284,7 @@ def test_bad_arguments_are_named(tmp_path, arguments, message):
 
 
 # --- se-keras export -----------------------------------------------------------------------
+
 
 def test_cli_exports_each_format(tmp_path, capsys):
     common = ["--input-size", "32", "--classes", "10"]
@@ -259,27 +296,57 @@ def test_cli_exports_each_format(tmp_path, capsys):
         assert os.path.exists(output)
     # An existing output is refused (one line, exit 1) and left alone, replaced with --force.
     before = os.path.getmtime(tmp_path / "m.onnx")
-    assert cli.main(["export", "se_resnet18", "--format", "onnx", "-o", str(tmp_path / "m.onnx"),
-                     *common]) == 1
+    assert (
+        cli.main(
+            ["export", "se_resnet18", "--format", "onnx", "-o", str(tmp_path / "m.onnx"), *common]
+        )
+        == 1
+    )
     assert "exists; add --force" in capsys.readouterr().err
     assert os.path.getmtime(tmp_path / "m.onnx") == before
 
 
 def test_cli_int8_says_how_it_calibrated(tmp_path, capsys):
     output = str(tmp_path / "q.tflite")
-    assert cli.main(["export", "se_shufflenet", "--format", "tflite", "-o", output, "--quantize",
-                     "int8", "--input-size", "64", "--classes", "10"]) == 0
+    assert (
+        cli.main(
+            [
+                "export",
+                "se_shufflenet",
+                "--format",
+                "tflite",
+                "-o",
+                output,
+                "--quantize",
+                "int8",
+                "--input-size",
+                "64",
+                "--classes",
+                "10",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "int8 calibration: 200 images of the bundled digits dataset" in out
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["se_resnet9", "--format", "onnx"], "Unknown model name 'se_resnet9'"),
-    (["se_resnet18", "--format", "pdf"], "invalid choice: 'pdf'"),
-    (["se_resnet18", "--format", "onnx", "--weights", "missing.weights.h5"], "missing.weights.h5"),
-    (["se_resnet18", "--format", "tflite", "--batch-size", "0"], "'0'"),
-    (["se_resnet18", "--format", "onnx", "--quantize", "int8"], "--quantize int8 with --format"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["se_resnet9", "--format", "onnx"], "Unknown model name 'se_resnet9'"),
+        (["se_resnet18", "--format", "pdf"], "invalid choice: 'pdf'"),
+        (
+            ["se_resnet18", "--format", "onnx", "--weights", "missing.weights.h5"],
+            "missing.weights.h5",
+        ),
+        (["se_resnet18", "--format", "tflite", "--batch-size", "0"], "'0'"),
+        (
+            ["se_resnet18", "--format", "onnx", "--quantize", "int8"],
+            "--quantize int8 with --format",
+        ),
+    ],
+)
 def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
     output = str(tmp_path / "out")
     code = cli_exit_code(["export", *arguments, "-o", output, "--input-size", "32"])
@@ -290,10 +357,25 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
 
 def test_cli_weights_that_do_not_fit(tmp_path, capsys):
     weights = str(tmp_path / "other.weights.h5")
-    applications.get_model("se_resnet34", weights=None, input_shape=(32, 32, 3),
-                           classes=10).save_weights(weights)
-    code = cli_exit_code(["export", "se_resnet18", "--format", "onnx", "-o", str(tmp_path / "o"),
-                          "--weights", weights, "--input-size", "32", "--classes", "10"])
+    applications.get_model(
+        "se_resnet34", weights=None, input_shape=(32, 32, 3), classes=10
+    ).save_weights(weights)
+    code = cli_exit_code(
+        [
+            "export",
+            "se_resnet18",
+            "--format",
+            "onnx",
+            "-o",
+            str(tmp_path / "o"),
+            "--weights",
+            weights,
+            "--input-size",
+            "32",
+            "--classes",
+            "10",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith("se-keras export: error:"), err
 
@@ -317,14 +399,17 @@ def train_digits_model():
 
     preprocess = applications.family_module("se_resnet18").preprocess_input
     train = data.make_dataset("digits", "train", 32, 64, preprocess, training=True, seed=0)
-    test_images, test_labels = next(iter(data.make_dataset("digits", "test", 32, 360, preprocess,
-                                                           training=False)))
+    test_images, test_labels = next(
+        iter(data.make_dataset("digits", "test", 32, 360, preprocess, training=False))
+    )
     calibration = np.concatenate([images for images, _ in train.take(4)])
     keras.utils.set_random_seed(0)
-    model = applications.get_model("se_resnet18", weights=None, input_shape=(32, 32, 3),
-                                   classes=10)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = applications.get_model("se_resnet18", weights=None, input_shape=(32, 32, 3), classes=10)
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(train, epochs=5, verbose=0)
     return model, calibration, test_images.numpy(), test_labels.numpy()
 
@@ -332,11 +417,16 @@ def train_digits_model():
 # Max probability differences; dynamic-range at the exporter's own tolerance
 # (export.TOLERANCES): three trainings of the same seed measured 2.1e-2 to 3.0e-2.
 @pytest.mark.slow
-@pytest.mark.parametrize("quantize, max_difference, min_agreement", [
-    (None, 1e-5, 1.0), ("float16", 2e-3, 0.99), ("dynamic", 5e-2, 0.98), ("int8", 0.2, 0.98),
-])
-def test_tflite_on_held_out_digits(digits_model, tmp_path, quantize, max_difference,
-                                   min_agreement):
+@pytest.mark.parametrize(
+    "quantize, max_difference, min_agreement",
+    [
+        (None, 1e-5, 1.0),
+        ("float16", 2e-3, 0.99),
+        ("dynamic", 5e-2, 0.98),
+        ("int8", 0.2, 0.98),
+    ],
+)
+def test_tflite_on_held_out_digits(digits_model, tmp_path, quantize, max_difference, min_agreement):
     model, calibration, x, labels = digits_model
     expected = model.predict(x, verbose=0)
     assert np.mean(expected.argmax(-1) == labels) >= 0.9  # a trained model, or nothing is shown
@@ -346,7 +436,9 @@ def test_tflite_on_held_out_digits(digits_model, tmp_path, quantize, max_differe
     actual = export.tflite.predict(runner, x)  # probabilities (softmax) for all 360 images
     agreement = np.mean(actual.argmax(-1) == expected.argmax(-1))
     difference = np.abs(actual - expected).max()
-    print(f"{quantize or 'float32'}: top-1 agreement {agreement:.4f}, max |probability "
-          f"difference| {difference:.2e}, accuracy {np.mean(actual.argmax(-1) == labels):.4f} "
-          f"(Keras {np.mean(expected.argmax(-1) == labels):.4f})")
+    print(
+        f"{quantize or 'float32'}: top-1 agreement {agreement:.4f}, max |probability "
+        f"difference| {difference:.2e}, accuracy {np.mean(actual.argmax(-1) == labels):.4f} "
+        f"(Keras {np.mean(expected.argmax(-1) == labels):.4f})"
+    )
     assert agreement >= min_agreement and difference <= max_difference

@@ -88,8 +88,14 @@ def test_unknown_spatial_size_is_an_error():
 
 @pytest.mark.parametrize(
     "n, text",
-    [(3857973248, "3.86G"), (568740352, "569M"), (15470264320, "15.5G"), (999_960_000, "1G"),
-     (1056, "1.06K"), (60, "60")],
+    [
+        (3857973248, "3.86G"),
+        (568740352, "569M"),
+        (15470264320, "15.5G"),
+        (999_960_000, "1G"),
+        (1056, "1.06K"),
+        (60, "60"),
+    ],
 )
 def test_format_macs(n, text):
     assert format_macs(n) == text

@@ -19,7 +19,10 @@ TOLERANCE = 1e-4  # of the logits' scale
 
 def _compare(ours, ref, path, images, include_top=True):
     model = se_keras.applications.get_model(
-        ours, weights=str(path), include_top=include_top, classifier_activation=None,
+        ours,
+        weights=str(path),
+        include_top=include_top,
+        classifier_activation=None,
         input_shape=None if include_top else images.shape[1:],
     )
     expected = reference_outputs(ref, images, features_only=not include_top)
@@ -89,8 +92,15 @@ def _basic_block_reference(senet):
 
     def build(layers):
         return senet.SENet(
-            SEResNetBlock, layers, groups=1, reduction=16, dropout_p=None, inplanes=64,
-            input_3x3=False, downsample_kernel_size=1, downsample_padding=0,
+            SEResNetBlock,
+            layers,
+            groups=1,
+            reduction=16,
+            dropout_p=None,
+            inplanes=64,
+            input_3x3=False,
+            downsample_kernel_size=1,
+            downsample_padding=0,
         )
 
     return build
@@ -98,7 +108,10 @@ def _basic_block_reference(senet):
 
 @pytest.mark.parametrize(
     "ours, layers",
-    [("se_resnet18", [2, 2, 2, 2]), pytest.param("se_resnet34", [3, 4, 6, 3], marks=pytest.mark.slow)],
+    [
+        ("se_resnet18", [2, 2, 2, 2]),
+        pytest.param("se_resnet34", [3, 4, 6, 3], marks=pytest.mark.slow),
+    ],
 )
 def test_parity_basic_block(senet, ours, layers, tmp_path):
     ref = randomize(_basic_block_reference(senet)(layers))
@@ -141,8 +154,19 @@ def test_channels_first(senet, tmp_path):
     images = np.random.default_rng(4).standard_normal((1, 224, 224, 3), dtype=np.float32)
     np.save(tmp_path / "images.npy", images.transpose(0, 3, 1, 2))
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    subprocess.run([sys.executable, "-c", CHANNELS_FIRST, str(path), str(tmp_path / "images.npy"),
-                    str(tmp_path / "got.npy")], env=env, check=True, timeout=900)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHANNELS_FIRST,
+            str(path),
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "got.npy"),
+        ],
+        env=env,
+        check=True,
+        timeout=900,
+    )
     got = np.load(tmp_path / "got.npy")
     expected = reference_outputs(ref, images)
     assert np.abs(got - expected).max() <= TOLERANCE * np.abs(expected).max()

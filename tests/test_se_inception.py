@@ -66,7 +66,8 @@ def consumers(model, name):
     """Names of the layers that read layer `name`'s output."""
     output = model.get_layer(name).output
     return [
-        layer.name for layer in model.layers
+        layer.name
+        for layer in model.layers
         if not isinstance(layer, keras.layers.InputLayer)
         and any(t is output for t in keras.tree.flatten(layer.input))
     ]
@@ -88,10 +89,12 @@ def check_plain_equals_keras(builder_name, **kwargs):
 
     def names(model):
         return [
-            layer.name for layer in model.layers
+            layer.name
+            for layer in model.layers
             if not isinstance(layer, skip)
             and not re.fullmatch(r"custom_scale_layer(_\d+)?|.*_(scale|add)", layer.name)
         ]
+
     assert names(ours) == names(base)
     base_weights.copy_weights(base, ours, "structure")
     size = kwargs.get("input_shape", (299, 299, 3))
@@ -124,8 +127,9 @@ def test_imagenet_base_copies_the_keras_network(monkeypatch):
     monkeypatch.setattr(keras.applications, "InceptionV3", offline_inception_v3)
     model = se_inception.SEInceptionV3(weights="imagenet_base", **HEADLESS)
     kwargs, base = calls
-    assert kwargs == dict(weights="imagenet", include_top=False, input_shape=(107, 107, 3),
-                          classes=1000)
+    assert kwargs == dict(
+        weights="imagenet", include_top=False, input_shape=(107, 107, 3), classes=1000
+    )
     assert len(se_blocks(model)) == 11
     se_weights = {id(w) for layer in se_blocks(model) for w in layer.weights}
     ours = [w for w in model.weights if id(w) not in se_weights]
@@ -168,7 +172,8 @@ def test_inception_v3_has_se_on_every_module_output():
 def test_inception_resnet_v2_has_se_on_every_residual_branch():
     base = keras.applications.InceptionResNetV2(weights=None, **SMALL)
     blocks = [
-        m.group(1) for layer in base.layers
+        m.group(1)
+        for layer in base.layers
         if (m := re.fullmatch(r"(block\d+_\d+)_conv", layer.name))
     ]
     assert len(blocks) == 10 + 20 + 10
@@ -218,18 +223,39 @@ def test_bn_inception_matches_the_released_model_and_the_paper():
     modules = ["3a", "3b", "3c", "4a", "4b", "4c", "4d", "4e", "5a", "5b"]
     assert [layer.name for layer in se_blocks(model)] == [f"inception_{m}_se" for m in modules]
     widths = [(layer.channels, layer.hidden) for layer in se_blocks(model)]
-    assert widths == [(256, 16), (320, 20), (576, 36), (576, 36), (576, 36), (608, 38),
-                      (608, 38), (1056, 66), (1024, 64), (1024, 64)]  # the prototxt's
+    assert widths == [
+        (256, 16),
+        (320, 20),
+        (576, 36),
+        (576, 36),
+        (576, 36),
+        (608, 38),
+        (608, 38),
+        (1056, 66),
+        (1024, 64),
+        (1024, 64),
+    ]  # the prototxt's
     for m in modules:
         assert producers(model, f"inception_{m}_se") == [f"inception_{m}_concat"]
         assert consumers(model, f"inception_{m}_concat") == [f"inception_{m}_se"]
     # Caffe's ceil-mode pools and symmetric stride-2 padding: 112 -> 56 -> 28 -> 14 -> 7.
-    shapes = {n: model.get_layer(n).output.shape[1:3] for n in (
-        "conv1_7x7_s2", "pool1_3x3_s2", "pool2_3x3_s2", "inception_3c_concat",
-        "inception_4e_concat")}
-    assert shapes == {"conv1_7x7_s2": (112, 112), "pool1_3x3_s2": (56, 56),
-                      "pool2_3x3_s2": (28, 28), "inception_3c_concat": (14, 14),
-                      "inception_4e_concat": (7, 7)}
+    shapes = {
+        n: model.get_layer(n).output.shape[1:3]
+        for n in (
+            "conv1_7x7_s2",
+            "pool1_3x3_s2",
+            "pool2_3x3_s2",
+            "inception_3c_concat",
+            "inception_4e_concat",
+        )
+    }
+    assert shapes == {
+        "conv1_7x7_s2": (112, 112),
+        "pool1_3x3_s2": (56, 56),
+        "pool2_3x3_s2": (28, 28),
+        "inception_3c_concat": (14, 14),
+        "inception_4e_concat": (7, 7),
+    }
     # Paper Table 2: BN-Inception 2.03 GFLOPs (multiply-adds), SE-BN-Inception 2.04.
     plain = se_inception.SEBNInception(se_ratio=None)
     assert abs(count_macs(plain) / 2.03e9 - 1) <= 0.015
@@ -245,9 +271,14 @@ def test_bn_inception_layers_carry_prototxt_names():
         r"(conv1_7x7_s2|pool1_3x3_s2|conv2_3x3(_reduce)?|pool2_3x3_s2|inception_[345][a-e]_)"
     )
     assert all(prefix.match(n) for n in names), [n for n in names if not prefix.match(n)]
-    for name in ("inception_3a_double3x3a", "inception_3a_double3x3a_bn",
-                 "inception_3a_double3x3a_relu", "inception_3c_3x3_pad", "inception_4e_pool_3x3_s2",
-                 "inception_5b_pool_proj"):
+    for name in (
+        "inception_3a_double3x3a",
+        "inception_3a_double3x3a_bn",
+        "inception_3a_double3x3a_relu",
+        "inception_3c_3x3_pad",
+        "inception_4e_pool_3x3_s2",
+        "inception_5b_pool_proj",
+    ):
         model.get_layer(name)
     assert isinstance(model.get_layer("inception_5b_pool"), keras.layers.MaxPooling2D)
     bn = model.get_layer("inception_3a_1x1_bn")
@@ -256,8 +287,9 @@ def test_bn_inception_layers_carry_prototxt_names():
 
 def test_bn_inception_average_pool_counts_its_padding_like_caffe():
     model = se_inception.SEBNInception(include_top=False, input_shape=(64, 64, 3), se_ratio=None)
-    probe = keras.Model(model.get_layer("inception_3a_pool_pad").input,
-                        model.get_layer("inception_3a_pool").output)
+    probe = keras.Model(
+        model.get_layer("inception_3a_pool_pad").input, model.get_layer("inception_3a_pool").output
+    )
     out = probe.predict(np.ones((1, 8, 8, 192), "float32"), verbose=0)
     # Caffe divides by the full 3x3 window at the borders: a corner sees 4 ones of 9.
     np.testing.assert_allclose(out[0, 0, 0, 0], 4 / 9, rtol=1e-6)
@@ -296,7 +328,7 @@ def test_signature_mirrors_keras_applications(builder):
     expected = [(p.name, None if p.name == "weights" else p.default) for p in base[:-1]]
     assert [(p.name, p.default) for p in ours[: len(base) - 1]] == expected
     assert ours[len(base) - 1].name == "name"
-    assert [(p.name, p.kind, p.default) for p in ours[len(base):]] == [
+    assert [(p.name, p.kind, p.default) for p in ours[len(base) :]] == [
         ("se_ratio", inspect.Parameter.KEYWORD_ONLY, 16),
         ("se_options", inspect.Parameter.KEYWORD_ONLY, None),
     ]
@@ -304,7 +336,9 @@ def test_signature_mirrors_keras_applications(builder):
 
 def test_registry_dict_and_names():
     assert list(se_inception.MODELS) == [
-        "se_inception_v3", "se_inception_resnet_v2", "se_bn_inception"
+        "se_inception_v3",
+        "se_inception_resnet_v2",
+        "se_bn_inception",
     ]
     model = se_inception.MODELS["se_bn_inception"](include_top=False, input_shape=(32, 32, 3))
     assert model.name == "se_bn_inception"
@@ -312,7 +346,9 @@ def test_registry_dict_and_names():
 
 def test_se_options_reach_every_block():
     model = se_inception.SEBNInception(
-        include_top=False, input_shape=(32, 32, 3), se_ratio=8,
+        include_top=False,
+        input_shape=(32, 32, 3),
+        se_ratio=8,
         se_options={"pooling": "max", "gate": "tanh", "use_bias": False},
     )
     blocks = se_blocks(model)
@@ -324,24 +360,35 @@ def test_se_options_reach_every_block():
 _BAD = [
     (dict(weights="imagenett"), r"`weights`.*Received: weights='imagenett'"),
     (dict(weights="missing/file.weights.h5"), r"Received: weights='missing/file.weights.h5'"),
-    (dict(weights="imagenet"), r"No ImageNet weights were released for se_inception_v3; "
-                               r"use weights='imagenet_base'.*Received: weights='imagenet'"),
+    (
+        dict(weights="imagenet"),
+        r"No ImageNet weights were released for se_inception_v3; "
+        r"use weights='imagenet_base'.*Received: weights='imagenet'",
+    ),
     (dict(weights="imagenet_base", classes=10), r"`classes` should be 1000.*Received: classes=10"),
-    (dict(weights="imagenet_base", input_shape=(224, 224, 3)),
-     r"`input_shape` should be \(299, 299, 3\)"),
-    (dict(input_shape=(74, 80, 3), include_top=False),
-     r"at least 75x75.*input_shape=\(74, 80, 3\)"),
+    (
+        dict(weights="imagenet_base", input_shape=(224, 224, 3)),
+        r"`input_shape` should be \(299, 299, 3\)",
+    ),
+    (
+        dict(input_shape=(74, 80, 3), include_top=False),
+        r"at least 75x75.*input_shape=\(74, 80, 3\)",
+    ),
     (dict(input_shape=(80, 80)), r"`input_shape`.*Received: input_shape=\(80, 80\)"),
-    (dict(input_shape=(80, None, 3)),
-     r"static `input_shape`.*Received: input_shape=\(80, None, 3\)"),
+    (
+        dict(input_shape=(80, None, 3)),
+        r"static `input_shape`.*Received: input_shape=\(80, None, 3\)",
+    ),
     (dict(include_top=False, pooling="mean"), r"`pooling`.*Received: pooling='mean'"),
     (dict(pooling="mean"), r"`pooling`.*Received: pooling='mean'"),
     (dict(se_ratio=0), r"`se_ratio`.*Received: se_ratio=0"),
     (dict(se_ratio="16"), r"`se_ratio`.*Received: se_ratio='16'"),
     (dict(se_options={"ratio": 8}), r"`se_options`.*Received: se_options=\{'ratio': 8\}"),
     (dict(se_options=["avg"]), r"`se_options`.*Received: se_options=\['avg'\]"),
-    (dict(se_options={"gate": "softmax"}, include_top=False, input_shape=(75, 75, 3)),
-     r"`gate`.*Received: gate='softmax'"),
+    (
+        dict(se_options={"gate": "softmax"}, include_top=False, input_shape=(75, 75, 3)),
+        r"`gate`.*Received: gate='softmax'",
+    ),
 ]
 
 
@@ -357,11 +404,16 @@ def test_bad_arguments_name_argument_and_value(builder, kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(weights="imagenet"), r"No ImageNet weights were released for se_bn_inception; "
-                                   r"use weights=None.*Received: weights='imagenet'"),
+        (
+            dict(weights="imagenet"),
+            r"No ImageNet weights were released for se_bn_inception; "
+            r"use weights=None.*Received: weights='imagenet'",
+        ),
         (dict(weights="imagenet_base"), r"`weights`.*Received: weights='imagenet_base'"),
-        (dict(input_shape=(31, 64, 3), include_top=False),
-         r"at least 32x32.*input_shape=\(31, 64, 3\)"),
+        (
+            dict(input_shape=(31, 64, 3), include_top=False),
+            r"at least 32x32.*input_shape=\(31, 64, 3\)",
+        ),
         (dict(pooling="sum", include_top=False), r"`pooling`.*Received: pooling='sum'"),
         (dict(se_ratio=-2), r"`se_ratio`.*Received: se_ratio=-2"),
     ],
@@ -376,5 +428,5 @@ def test_preprocess_input_scales_to_minus_one_one():
     np.testing.assert_allclose(se_inception.preprocess_input(x.copy()), x / 127.5 - 1, atol=1e-6)
     preds = np.zeros((1, 1000), "float32")
     preds[0, 207] = 1.0
-    (wnid, label, score), = se_inception.decode_predictions(preds, top=1)[0]
+    ((wnid, label, score),) = se_inception.decode_predictions(preds, top=1)[0]
     assert (wnid, label, score) == (*imagenet_utils.class_index()[207], 1.0)

@@ -49,8 +49,9 @@ def shuffle_reference(x, groups, axis):
 # --- ChannelShuffle / ChannelSplit -----------------------------------------------------
 
 
-@pytest.mark.parametrize("groups, data_format", [(2, "channels_last"), (3, "channels_last"),
-                                                 (4, "channels_first")])
+@pytest.mark.parametrize(
+    "groups, data_format", [(2, "channels_last"), (3, "channels_last"), (4, "channels_first")]
+)
 def test_channel_shuffle_matches_numpy(groups, data_format):
     axis = -1 if data_format == "channels_last" else 1
     x = images((2, 5, 3, 12) if axis == -1 else (2, 12, 5, 3))
@@ -93,12 +94,20 @@ def test_channel_layers_config_and_keras_file(tmp_path):
     np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("layer, message", [
-    (lambda: ChannelShuffle(5)(keras.Input((4, 4, 12))),
-     r"groups=5.*input_shape=\(None, 4, 4, 12\)"),
-    (lambda: ChannelShuffle(0), r"`groups`.*Received: groups=0"),
-    (lambda: ChannelSplit(2, data_format="nhwc"), r"`data_format`.*Received: data_format='nhwc'"),
-])
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (
+            lambda: ChannelShuffle(5)(keras.Input((4, 4, 12))),
+            r"groups=5.*input_shape=\(None, 4, 4, 12\)",
+        ),
+        (lambda: ChannelShuffle(0), r"`groups`.*Received: groups=0"),
+        (
+            lambda: ChannelSplit(2, data_format="nhwc"),
+            r"`data_format`.*Received: data_format='nhwc'",
+        ),
+    ],
+)
 def test_channel_layers_reject_bad_arguments(layer, message):
     with pytest.raises(ValueError, match=message):
         layer()
@@ -113,8 +122,8 @@ def test_signatures_mirror_keras_applications():
         base = list(inspect.signature(getattr(keras.applications, base_name)).parameters.values())
         expected = [(p.name, None if p.name == "weights" else p.default) for p in base]
         assert [(p.name, p.default) for p in ours[: len(base)]] == expected
-        assert [p.name for p in ours[len(base):]] == ["se_ratio", "se_options"]
-        assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base):])
+        assert [p.name for p in ours[len(base) :]] == ["se_ratio", "se_options"]
+        assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base) :])
 
 
 @pytest.mark.parametrize("model_name", list(KERAS_BASES))
@@ -153,8 +162,9 @@ def test_imagenet_base_copies_keras_weights_by_name(model_name, monkeypatch):
     model = BUILDERS[model_name](
         input_shape=(160, 160, 3), alpha=0.5, include_top=False, weights="imagenet_base"
     )
-    assert calls == [dict(input_shape=(160, 160, 3), alpha=0.5, include_top=False,
-                          weights="imagenet")]
+    assert calls == [
+        dict(input_shape=(160, 160, 3), alpha=0.5, include_top=False, weights="imagenet")
+    ]
     (base,) = made
     for layer in (layer for layer in base.layers if layer.weights):
         for ours, theirs in zip(model.get_layer(layer.name).weights, layer.weights):
@@ -168,7 +178,10 @@ def test_imagenet_base_loads_through_the_builder(monkeypatch):
     randomize_batch_norm(base)
     monkeypatch.setattr(keras.applications, "MobileNet", lambda **kwargs: base)
     plain = se_mobilenet.SEMobileNet(
-        input_shape=(128, 128, 3), alpha=0.25, weights="imagenet_base", se_ratio=None,
+        input_shape=(128, 128, 3),
+        alpha=0.25,
+        weights="imagenet_base",
+        se_ratio=None,
         classifier_activation=None,
     )
     x = images((2, 128, 128, 3))
@@ -198,8 +211,9 @@ def test_se_shufflenet_matches_the_paper():
     assert 125e6 <= count_macs(se_shufflenet.SEShuffleNet(se_ratio=None)) <= 150e6
 
 
-@pytest.mark.parametrize("alpha, mflops, millions", [(0.5, 41, 1.4), (1.0, 146, 2.3),
-                                                     (1.5, 299, 3.5), (2.0, 591, 7.4)])
+@pytest.mark.parametrize(
+    "alpha, mflops, millions", [(0.5, 41, 1.4), (1.0, 146, 2.3), (1.5, 299, 3.5), (2.0, 591, 7.4)]
+)
 def test_shufflenet_v2_matches_its_paper(alpha, mflops, millions):
     # ShuffleNet V2 paper, Table 5 (FLOPs are multiply-adds; parameters to 0.1M).
     model = se_shufflenet.SEShuffleNetV2(alpha=alpha, se_ratio=None)
@@ -207,14 +221,22 @@ def test_shufflenet_v2_matches_its_paper(alpha, mflops, millions):
     assert abs(trainable(model) / 1e6 - millions) <= 0.05
 
 
-@pytest.mark.parametrize("groups, widths", [
-    (1, (24, 144, 288, 576)), (2, (24, 200, 400, 800)), (3, (24, 240, 480, 960)),
-    (4, (24, 272, 544, 1088)), (8, (24, 384, 768, 1536)),
-])
+@pytest.mark.parametrize(
+    "groups, widths",
+    [
+        (1, (24, 144, 288, 576)),
+        (2, (24, 200, 400, 800)),
+        (3, (24, 240, 480, 960)),
+        (4, (24, 272, 544, 1088)),
+        (8, (24, 384, 768, 1536)),
+    ],
+)
 def test_shufflenet_widths_are_the_papers(groups, widths):
     model = se_shufflenet.SEShuffleNet(groups=groups, include_top=False, input_shape=(64, 64, 3))
-    outputs = [model.get_layer(name).output.shape[-1] for name in
-               ("conv1_relu", "stage2_block4_out", "stage3_block8_out", "stage4_block4_out")]
+    outputs = [
+        model.get_layer(name).output.shape[-1]
+        for name in ("conv1_relu", "stage2_block4_out", "stage3_block8_out", "stage4_block4_out")
+    ]
     assert tuple(outputs) == widths
     assert model.get_layer("stage2_block1_1_conv").groups == 1  # not grouped: 24 inputs
     assert model.get_layer("stage2_block2_1_conv").groups == groups
@@ -279,8 +301,11 @@ def test_se_placement():
 @pytest.mark.parametrize("model_name", list(BUILDERS))
 def test_se_weights_receive_gradients(model_name):
     model = BUILDERS[model_name](input_shape=(64, 64, 3), classes=3)
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
-                  jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=False,
+    )
     se_layers = _se_layers(model)
     for layer in se_layers:
         # With r=16 a bottleneck can have as few as 1-4 ReLU units; at initialisation all of
@@ -300,8 +325,9 @@ def test_shufflenet_v2_keras_file_round_trip(tmp_path):
     model.save(tmp_path / "m.keras")
     restored = keras.saving.load_model(tmp_path / "m.keras")
     x = images((2, 64, 64, 3))
-    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_weights_file_round_trip(tmp_path):
@@ -309,7 +335,10 @@ def test_weights_file_round_trip(tmp_path):
     randomize_batch_norm(model)
     model.save_weights(tmp_path / "w.weights.h5")
     loaded = se_shufflenet.SEShuffleNet(
-        groups=8, alpha=0.5, input_shape=(64, 64, 3), classes=4,
+        groups=8,
+        alpha=0.5,
+        input_shape=(64, 64, 3),
+        classes=4,
         weights=str(tmp_path / "w.weights.h5"),
     )
     x = images((2, 64, 64, 3))
@@ -346,7 +375,8 @@ def run_tflite(content, x, delegates):
     resolver = tf.lite.experimental.OpResolverType
     interpreter = tf.lite.Interpreter(
         model_content=content,
-        experimental_op_resolver_type=resolver.AUTO if delegates
+        experimental_op_resolver_type=resolver.AUTO
+        if delegates
         else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
     index = interpreter.get_input_details()[0]["index"]
@@ -388,11 +418,14 @@ def test_shufflenet_converts_to_builtin_tflite():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_name, expected_ops", [
-    ("se_mobilenet", {"CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC"}),
-    ("se_mobilenet_v2", {"CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "ADD"}),
-    ("se_shufflenet_v2", {"SPLIT", "TRANSPOSE", "CONCATENATION", "LOGISTIC"}),
-])
+@pytest.mark.parametrize(
+    "model_name, expected_ops",
+    [
+        ("se_mobilenet", {"CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC"}),
+        ("se_mobilenet_v2", {"CONV_2D", "DEPTHWISE_CONV_2D", "LOGISTIC", "ADD"}),
+        ("se_shufflenet_v2", {"SPLIT", "TRANSPOSE", "CONCATENATION", "LOGISTIC"}),
+    ],
+)
 def test_mobile_models_convert_to_builtin_tflite(model_name, expected_ops):
     check_tflite(model_name, expected_ops)
 
@@ -406,29 +439,56 @@ def test_imagenet_weights_are_refused(model_name):
         BUILDERS[model_name](weights="imagenet")
 
 
-@pytest.mark.parametrize("model_name, kwargs, message", [
-    ("se_shufflenet", dict(groups=5), r"`groups`.*Received: groups=5"),
-    ("se_shufflenet", dict(groups=True), r"`groups`.*Received: groups=True"),
-    ("se_shufflenet", dict(alpha=0), r"`alpha`.*Received: alpha=0"),
-    ("se_shufflenet", dict(weights="imagenet_base"), r"Received: weights='imagenet_base'"),
-    ("se_shufflenet", dict(groups=[3]), r"`groups`.*Received: groups=\[3\]"),
-    ("se_shufflenet_v2", dict(alpha=0.75), r"`alpha`.*Received: alpha=0.75"),
-    ("se_shufflenet_v2", dict(alpha=True), r"`alpha`.*Received: alpha=True"),
-    ("se_shufflenet_v2", dict(se_ratio=-1), r"`se_ratio`.*Received: se_ratio=-1"),
-    ("se_shufflenet_v2", dict(include_top=False, pooling="mean"), r"`pooling`.*Received: pooling='mean'"),
-    ("se_mobilenet", dict(alpha=0.01), r"`alpha`.*Received: alpha=0.01"),
-    ("se_mobilenet", dict(alpha="1"), r"`alpha`.*Received: alpha='1'"),
-    ("se_mobilenet", dict(alpha=0.6, weights="imagenet_base"), r"`alpha`.*Received: alpha=0.6"),
-    ("se_mobilenet", dict(depth_multiplier=2, weights="imagenet_base"), r"Received: depth_multiplier=2"),
-    ("se_mobilenet", dict(dropout=1.5), r"`dropout`.*Received: dropout=1.5"),
-    ("se_mobilenet", dict(weights="imagenet_base", classes=10), r"`classes`.*Received: classes=10"),
-    ("se_mobilenet", dict(weights="imagenet_base", input_shape=(100, 100, 3)), r"Received: input_shape=\(100, 100, 3\)"),
-    ("se_mobilenet", dict(se_options={"ratio": 4}), r"`se_options`.*Received"),
-    ("se_mobilenet_v2", dict(alpha=1.2, weights="imagenet_base"), r"`alpha`.*Received: alpha=1.2"),
-    ("se_mobilenet_v2", dict(input_shape=(16, 16, 3), include_top=False), r"at least 32x32"),
-    ("se_mobilenet_v2", dict(se_ratio=0), r"`se_ratio`.*Received: se_ratio=0"),
-    ("se_mobilenet_v2", dict(se_options={"gate": "softmax"}), r"`gate`.*Received: gate='softmax'"),
-])
+@pytest.mark.parametrize(
+    "model_name, kwargs, message",
+    [
+        ("se_shufflenet", dict(groups=5), r"`groups`.*Received: groups=5"),
+        ("se_shufflenet", dict(groups=True), r"`groups`.*Received: groups=True"),
+        ("se_shufflenet", dict(alpha=0), r"`alpha`.*Received: alpha=0"),
+        ("se_shufflenet", dict(weights="imagenet_base"), r"Received: weights='imagenet_base'"),
+        ("se_shufflenet", dict(groups=[3]), r"`groups`.*Received: groups=\[3\]"),
+        ("se_shufflenet_v2", dict(alpha=0.75), r"`alpha`.*Received: alpha=0.75"),
+        ("se_shufflenet_v2", dict(alpha=True), r"`alpha`.*Received: alpha=True"),
+        ("se_shufflenet_v2", dict(se_ratio=-1), r"`se_ratio`.*Received: se_ratio=-1"),
+        (
+            "se_shufflenet_v2",
+            dict(include_top=False, pooling="mean"),
+            r"`pooling`.*Received: pooling='mean'",
+        ),
+        ("se_mobilenet", dict(alpha=0.01), r"`alpha`.*Received: alpha=0.01"),
+        ("se_mobilenet", dict(alpha="1"), r"`alpha`.*Received: alpha='1'"),
+        ("se_mobilenet", dict(alpha=0.6, weights="imagenet_base"), r"`alpha`.*Received: alpha=0.6"),
+        (
+            "se_mobilenet",
+            dict(depth_multiplier=2, weights="imagenet_base"),
+            r"Received: depth_multiplier=2",
+        ),
+        ("se_mobilenet", dict(dropout=1.5), r"`dropout`.*Received: dropout=1.5"),
+        (
+            "se_mobilenet",
+            dict(weights="imagenet_base", classes=10),
+            r"`classes`.*Received: classes=10",
+        ),
+        (
+            "se_mobilenet",
+            dict(weights="imagenet_base", input_shape=(100, 100, 3)),
+            r"Received: input_shape=\(100, 100, 3\)",
+        ),
+        ("se_mobilenet", dict(se_options={"ratio": 4}), r"`se_options`.*Received"),
+        (
+            "se_mobilenet_v2",
+            dict(alpha=1.2, weights="imagenet_base"),
+            r"`alpha`.*Received: alpha=1.2",
+        ),
+        ("se_mobilenet_v2", dict(input_shape=(16, 16, 3), include_top=False), r"at least 32x32"),
+        ("se_mobilenet_v2", dict(se_ratio=0), r"`se_ratio`.*Received: se_ratio=0"),
+        (
+            "se_mobilenet_v2",
+            dict(se_options={"gate": "softmax"}),
+            r"`gate`.*Received: gate='softmax'",
+        ),
+    ],
+)
 def test_bad_arguments_name_argument_and_value(model_name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         BUILDERS[model_name](**kwargs)

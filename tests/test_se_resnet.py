@@ -17,15 +17,29 @@ def trainable(model):
 
 def test_registry_lists_every_builder():
     resnets = [
-        "se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101", "se_resnet152",
-        "se_resnext50", "se_resnext101", "senet154",
+        "se_resnet18",
+        "se_resnet34",
+        "se_resnet50",
+        "se_resnet101",
+        "se_resnet152",
+        "se_resnext50",
+        "se_resnext101",
+        "senet154",
     ]
     others = [
-        "se_bn_inception", "se_inception_resnet_v2", "se_inception_v3", "se_mobilenet",
+        "se_bn_inception",
+        "se_inception_resnet_v2",
+        "se_inception_v3",
+        "se_mobilenet",
         "se_mobilenet_v2",
     ]
     assert se_keras.applications.list_models() == others + resnets[:-1] + [
-        "se_shufflenet", "se_shufflenet_v2", "se_vgg16", "se_vgg19", "senet154"]
+        "se_shufflenet",
+        "se_shufflenet_v2",
+        "se_vgg16",
+        "se_vgg19",
+        "senet154",
+    ]
     model = se_keras.applications.get_model("se_resnet18", weights=None, classes=7)
     assert model.name == "se_resnet18" and model.output.shape == (None, 7)
 
@@ -42,7 +56,7 @@ def test_signature_mirrors_keras_applications():
         (p.name, p.default) for p in base[:-1]
     ]
     assert ours[len(base) - 1].name == "name"
-    assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base):])
+    assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base) :])
 
 
 def test_plain_network_has_resnet50_parameter_count():
@@ -64,7 +78,9 @@ def test_stage_ablation_parameter_counts(stages, millions):
 
 
 # Paper section 6.1: the reduction-ratio ablation (run without SE biases).
-@pytest.mark.parametrize("ratio, millions", [(2, 45.7), (4, 35.7), (8, 30.7), (16, 28.1), (32, 26.9)])
+@pytest.mark.parametrize(
+    "ratio, millions", [(2, 45.7), (4, 35.7), (8, 30.7), (16, 28.1), (32, 26.9)]
+)
 def test_ratio_ablation_parameter_counts(ratio, millions):
     model = se_keras.applications.SEResNet50(
         weights=None, se_ratio=ratio, se_options={"use_bias": False}
@@ -75,8 +91,13 @@ def test_ratio_ablation_parameter_counts(ratio, millions):
 # Paper Table 2 GFLOPs (multiply-adds) at 224x224.
 @pytest.mark.parametrize(
     "name, gflops",
-    [("se_resnet50", 3.87), ("se_resnet101", 7.60), ("se_resnet152", 11.32),
-     ("se_resnext50", 4.25), ("se_resnext101", 8.00)],
+    [
+        ("se_resnet50", 3.87),
+        ("se_resnet101", 7.60),
+        ("se_resnet152", 11.32),
+        ("se_resnext50", 4.25),
+        ("se_resnext101", 8.00),
+    ],
 )
 def test_multiply_adds_match_the_paper(name, gflops):
     macs = count_macs(se_keras.applications.get_model(name, weights=None))
@@ -122,7 +143,9 @@ def test_se_options_reach_every_block():
     assert len(blocks) == 8 and all(b.pooling == "max" and b.gate == "tanh" for b in blocks)
 
 
-@pytest.mark.parametrize("pooling, shape", [("avg", (None, 512)), ("max", (None, 512)), (None, (None, 2, 3, 512))])
+@pytest.mark.parametrize(
+    "pooling, shape", [("avg", (None, 512)), ("max", (None, 512)), (None, (None, 2, 3, 512))]
+)
 def test_headless_pooling(pooling, shape):
     model = se_keras.applications.SEResNet18(
         weights=None, include_top=False, pooling=pooling, input_shape=(64, 96, 3)
@@ -141,7 +164,10 @@ def test_input_tensor_is_used():
     [
         (dict(weights="imagenett"), r"`weights`.*Received: weights='imagenett'"),
         (dict(weights="missing/file.pth"), r"Received: weights='missing/file.pth'"),
-        (dict(input_shape=(31, 64, 3), include_top=False), r"at least 32x32.*input_shape=\(31, 64, 3\)"),
+        (
+            dict(input_shape=(31, 64, 3), include_top=False),
+            r"at least 32x32.*input_shape=\(31, 64, 3\)",
+        ),
         (dict(include_top=False, pooling="mean"), r"`pooling`.*Received: pooling='mean'"),
         (dict(se_stages=(1, 2)), r"`se_stages`.*Received: se_stages=\(1, 2\)"),
         (dict(se_stages=(6,)), r"Received: se_stages=\(6,\)"),
@@ -151,7 +177,10 @@ def test_input_tensor_is_used():
         (dict(se_position="middle"), r"`se_position`.*Received: se_position='middle'"),
         (dict(se_ratio=0), r"`se_ratio`.*Received: se_ratio=0"),
         (dict(input_shape=(64, 64)), r"`input_shape`.*Received: input_shape=\(64, 64\)"),
-        (dict(input_shape=(64, None, 3)), r"static `input_shape`.*Received: input_shape=\(64, None, 3\)"),
+        (
+            dict(input_shape=(64, None, 3)),
+            r"static `input_shape`.*Received: input_shape=\(64, None, 3\)",
+        ),
         (dict(se_options={"gate": "softmax"}), r"`gate`.*Received: gate='softmax'"),
     ],
 )
@@ -165,7 +194,9 @@ def test_preprocess_input_is_the_authors_normalisation():
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
     expected = (images / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(se_resnet.preprocess_input(images.copy()), expected, atol=1e-5)
-    first = se_resnet.preprocess_input(images.transpose(0, 3, 1, 2).copy(), data_format="channels_first")
+    first = se_resnet.preprocess_input(
+        images.transpose(0, 3, 1, 2).copy(), data_format="channels_first"
+    )
     np.testing.assert_allclose(first, expected.transpose(0, 3, 1, 2), atol=1e-5)
 
 

@@ -51,19 +51,26 @@ def test_registered_with_the_other_families():
 @pytest.mark.parametrize("model_name", list(KERAS_BASES))
 def test_signature_mirrors_keras_applications(model_name):
     ours = list(inspect.signature(se_vgg.MODELS[model_name]).parameters.values())
-    base = list(inspect.signature(getattr(keras.applications, KERAS_BASES[model_name]))
-                .parameters.values())
-    expected = [(p.name, {"weights": None, "name": model_name}.get(p.name, p.default))
-                for p in base]
+    base = list(
+        inspect.signature(getattr(keras.applications, KERAS_BASES[model_name])).parameters.values()
+    )
+    expected = [
+        (p.name, {"weights": None, "name": model_name}.get(p.name, p.default)) for p in base
+    ]
     assert [(p.name, p.default) for p in ours[: len(base)]] == expected
-    assert [p.name for p in ours[len(base):]] == ["se_ratio", "batch_norm", "se_options"]
-    assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base):])
+    assert [p.name for p in ours[len(base) :]] == ["se_ratio", "batch_norm", "se_options"]
+    assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base) :])
 
 
 @pytest.mark.parametrize("model_name, include_top", [("se_vgg16", True), ("se_vgg19", False)])
 def test_plain_vgg_equals_keras_applications(model_name, include_top):
-    kwargs = dict(input_shape=(32, 32, 3), classes=10, classifier_activation=None,
-                  include_top=include_top, pooling="max")
+    kwargs = dict(
+        input_shape=(32, 32, 3),
+        classes=10,
+        classifier_activation=None,
+        include_top=include_top,
+        pooling="max",
+    )
     base = keep_scale(getattr(keras.applications, KERAS_BASES[model_name])(weights=None, **kwargs))
     ours = se_vgg.MODELS[model_name](se_ratio=None, **kwargs)
     assert trainable(ours) == trainable(base) and ours.count_params() == base.count_params()
@@ -99,8 +106,9 @@ def test_imagenet_base_copies_the_keras_network(monkeypatch):
 
     monkeypatch.setattr(keras.applications, "VGG16", offline_vgg16)
     model = se_vgg.SEVGG16(weights="imagenet_base", include_top=False, input_shape=(48, 48, 3))
-    assert calls == [dict(include_top=False, weights="imagenet", input_shape=(48, 48, 3),
-                          classes=1000)]
+    assert calls == [
+        dict(include_top=False, weights="imagenet", input_shape=(48, 48, 3), classes=1000)
+    ]
     for layer in (layer for layer in made[0].layers if layer.weights):
         for ours, theirs in zip(model.get_layer(layer.name).weights, layer.weights):
             np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
@@ -111,8 +119,9 @@ def test_imagenet_base_copies_the_keras_network(monkeypatch):
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_se_after_every_convolution(batch_norm):
     for model_name, convs in CONVS.items():
-        model = se_vgg.MODELS[model_name](include_top=False, input_shape=(32, 32, 3),
-                                          batch_norm=batch_norm)
+        model = se_vgg.MODELS[model_name](
+            include_top=False, input_shape=(32, 32, 3), batch_norm=batch_norm
+        )
         se_layers = [layer for layer in model.layers if isinstance(layer, SqueezeExcite)]
         assert len(se_layers) == convs
         for layer in se_layers:
@@ -139,8 +148,9 @@ def test_paper_numbers_at_224():
     model = se_vgg.SEVGG16(batch_norm=True)
     assert abs(count_macs(model) / 15.48e9 - 1) <= 0.015
     widths = [64] * 2 + [128] * 2 + [256] * 3 + [512] * 6  # two FCs C -> C/16 -> C, biased
-    assert trainable(model) - trainable(plain) == sum(2 * c * (c // 16) + c // 16 + c
-                                                      for c in widths)
+    assert trainable(model) - trainable(plain) == sum(
+        2 * c * (c // 16) + c // 16 + c for c in widths
+    )
 
 
 def test_preprocessing_is_keras_vgg_caffe_mode():
@@ -152,14 +162,20 @@ def test_preprocessing_is_keras_vgg_caffe_mode():
     np.testing.assert_allclose(np.asarray(tf_version), expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(batch_norm=1), r"`batch_norm`.*Received: batch_norm=1"),
-    (dict(batch_norm=True, weights="imagenet_base"), r"no BatchNorm.*Received: batch_norm=True"),
-    (dict(weights="imagenet"), r"use weights='imagenet_base'.*Received: weights='imagenet'"),
-    (dict(weights="imagenet_base", classes=10), r"`classes` should be 1000"),
-    (dict(include_top=False, input_shape=(16, 16, 3)), r"at least 32x32"),
-    (dict(se_ratio=0), r"Received: se_ratio=0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(batch_norm=1), r"`batch_norm`.*Received: batch_norm=1"),
+        (
+            dict(batch_norm=True, weights="imagenet_base"),
+            r"no BatchNorm.*Received: batch_norm=True",
+        ),
+        (dict(weights="imagenet"), r"use weights='imagenet_base'.*Received: weights='imagenet'"),
+        (dict(weights="imagenet_base", classes=10), r"`classes` should be 1000"),
+        (dict(include_top=False, input_shape=(16, 16, 3)), r"at least 32x32"),
+        (dict(se_ratio=0), r"Received: se_ratio=0"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         se_vgg.SEVGG16(**kwargs)

@@ -4,11 +4,11 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pytest
 
-from se_keras.layers import SqueezeExcite, bottleneck_width  # noqa: E402
+from se_keras.layers import SqueezeExcite, bottleneck_width
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="these tests run on the TensorFlow backend"
@@ -33,8 +33,9 @@ _NP_ACTIVATIONS = {
 }
 
 
-def reference_se(u, w1, b1, w2, b2, pooling="avg", gate="sigmoid", activation="relu",
-                 channels_first=False):
+def reference_se(
+    u, w1, b1, w2, b2, pooling="avg", gate="sigmoid", activation="relu", channels_first=False
+):
     """Eq. 2: z = pool over spatial axes; eq. 3: s = gate(W2 act(W1 z + b1) + b2); eq. 4: s*u."""
     u = np.asarray(u, dtype=np.float64)
     if channels_first:
@@ -103,8 +104,9 @@ REFERENCE_CASES = {
     "explicit-width": dict(width=5),
     "swish-activation": dict(activation="swish"),
     "channels_first-avg": dict(data_format="channels_first"),
-    "channels_first-max-hard": dict(data_format="channels_first", pooling="max",
-                                    gate="hard_sigmoid"),
+    "channels_first-max-hard": dict(
+        data_format="channels_first", pooling="max", gate="hard_sigmoid"
+    ),
     "rank3": dict(shape=(3, 7, 32)),
     "rank5": dict(shape=(2, 3, 4, 5, 32)),
     "rank5-channels_first": dict(shape=(2, 32, 3, 4, 5), data_format="channels_first"),
@@ -124,7 +126,11 @@ def test_matches_numpy_reference(case, rng):
     x = rng.normal(0.0, 1.0, shape).astype("float32")
 
     expected = reference_se(
-        x, w1, b1, w2, b2,
+        x,
+        w1,
+        b1,
+        w2,
+        b2,
         pooling=kwargs.get("pooling", "avg"),
         gate=kwargs.get("gate", "sigmoid"),
         activation=kwargs.get("activation", "relu"),
@@ -149,8 +155,9 @@ def test_biases_change_the_output(rng):
 @pytest.mark.parametrize("pooling", ["avg", "max"])
 def test_channels_first_equals_channels_last_on_transposed_input(pooling, rng):
     shape_last = (3, 5, 7, 24)
-    last, weights = built_layer(shape_last, rng, ratio=4, pooling=pooling,
-                                data_format="channels_last")
+    last, weights = built_layer(
+        shape_last, rng, ratio=4, pooling=pooling, data_format="channels_last"
+    )
     first = SqueezeExcite(ratio=4, pooling=pooling, data_format="channels_first")
     first.build((3, 24, 5, 7))
     assert first.channels == 24 and first.hidden == last.hidden == 6
@@ -359,8 +366,10 @@ def test_eager_equals_xla_compiled_predict(rng):
     eager = keras.ops.convert_to_numpy(model(x, training=False))
     expected = reference_se(
         keras.ops.convert_to_numpy(model.get_layer("conv")(x)),
-        *(keras.ops.convert_to_numpy(getattr(layer, n)) for n in
-          ("reduce_kernel", "reduce_bias", "expand_kernel", "expand_bias")),
+        *(
+            keras.ops.convert_to_numpy(getattr(layer, n))
+            for n in ("reduce_kernel", "reduce_bias", "expand_kernel", "expand_bias")
+        ),
     ).mean(axis=(1, 2))
     np.testing.assert_allclose(eager, expected, atol=1e-5)
 
@@ -436,7 +445,8 @@ def mixed_policy(request):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(gate="sigmoid"), dict(gate="hard_sigmoid", pooling="max")],
+    "kwargs",
+    [dict(gate="sigmoid"), dict(gate="hard_sigmoid", pooling="max")],
     ids=["avg-sigmoid", "max-hard_sigmoid"],
 )
 def test_mixed_precision_matches_float32(mixed_policy, kwargs, rng):

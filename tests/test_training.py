@@ -31,8 +31,16 @@ def one_epoch(tmp_path_factory):
 
 def test_run_writes_every_output(one_epoch):
     _, out, summary = one_epoch
-    for name in ("config.json", "history.csv", "curves.png", "model.keras", "model.tflite",
-                 "summary.json", "checkpoints/last.keras", "logs"):
+    for name in (
+        "config.json",
+        "history.csv",
+        "curves.png",
+        "model.keras",
+        "model.tflite",
+        "summary.json",
+        "checkpoints/last.keras",
+        "logs",
+    ):
         assert os.path.exists(os.path.join(out, name)), name
     assert _epochs(out) == [0]
     with open(os.path.join(out, "summary.json")) as file:
@@ -43,8 +51,19 @@ def test_run_writes_every_output(one_epoch):
 def test_reported_accuracies_are_measured(one_epoch, capsys):
     config, out, summary = one_epoch
     # The saved model, evaluated again independently of the run, gives the reported figure.
-    assert cli.main(["evaluate", "se_resnet18", "--weights", os.path.join(out, "model.keras"),
-                     "--data-dir", config.data_dir]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "se_resnet18",
+                "--weights",
+                os.path.join(out, "model.keras"),
+                "--data-dir",
+                config.data_dir,
+            ]
+        )
+        == 0
+    )
     top1 = float(capsys.readouterr().out.split("top-1 ")[1].split(",")[0])
     assert top1 == pytest.approx(summary["test_accuracy"], abs=1e-4)
     # The TFLite file's accuracy was measured on the same 360 test images.
@@ -75,7 +94,8 @@ def test_import_se_keras_is_enough_to_load_its_files(one_epoch, tmp_path):
         "model = keras.saving.load_model(sys.argv[1])\n"  # SqueezeExcite + WarmupSchedule
         "print(model.optimizer.get_config()['learning_rate']['class_name'])\n"
         "keras.saving.load_model(sys.argv[2])\n",
-        os.path.join(out, "model.keras"), shuffle_file,
+        os.path.join(out, "model.keras"),
+        shuffle_file,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["WarmupSchedule"]
@@ -94,8 +114,12 @@ def test_evaluate_takes_weights_files_and_uncompiled_models(one_epoch, tmp_path,
     uncompiled_file = str(tmp_path / "uncompiled.keras")
     uncompiled.save(uncompiled_file)
     for weights in (weights_file, uncompiled_file):
-        assert cli.main(["evaluate", "se_resnet18", "--weights", weights,
-                         "--data-dir", config.data_dir]) == 0
+        assert (
+            cli.main(
+                ["evaluate", "se_resnet18", "--weights", weights, "--data-dir", config.data_dir]
+            )
+            == 0
+        )
         assert _top1(capsys) == pytest.approx(summary["test_accuracy"], abs=1e-4)
 
 
@@ -104,8 +128,14 @@ def test_export_of_a_trained_model_as_the_readme_shows(one_epoch, tmp_path):
     output = tmp_path / "x.tflite"
     result = _run_python(
         "import sys; from se_keras import cli; sys.exit(cli.main(sys.argv[1:]))",
-        "export", "se_resnet18", "--weights", os.path.join(out, "model.keras"),
-        "--format", "tflite", "-o", str(output),
+        "export",
+        "se_resnet18",
+        "--weights",
+        os.path.join(out, "model.keras"),
+        "--format",
+        "tflite",
+        "-o",
+        str(output),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert output.stat().st_size > 1e6 and "verified in its runtime" in result.stdout
@@ -122,9 +152,20 @@ def test_predict_with_a_trained_model_uses_the_runs_classes_and_preprocessing(
     # Three test images as PNG files, and what the model gives them through the run's own
     # test pipeline.
     normalize = data.normalizer(se_keras.applications.family_module("se_resnet18").PREPROCESS_MODE)
-    batch, labels = next(iter(data.make_dataset("digits", "test", 32, 3, normalize,
-                                                training=False, data_dir=config.data_dir,
-                                                deterministic=True)))
+    batch, labels = next(
+        iter(
+            data.make_dataset(
+                "digits",
+                "test",
+                32,
+                3,
+                normalize,
+                training=False,
+                data_dir=config.data_dir,
+                deterministic=True,
+            )
+        )
+    )
     model = keras.saving.load_model(os.path.join(out, "model.keras"))
     expected = model.predict(batch, verbose=0)
     source = data.pipeline._source("digits", "test", config.data_dir)
@@ -132,8 +173,20 @@ def test_predict_with_a_trained_model_uses_the_runs_classes_and_preprocessing(
     for index, (image, _) in enumerate(source.take(3)):
         paths.append(str(tmp_path / f"digit{index}.png"))
         Image.fromarray(image.numpy()[..., 0]).save(paths[-1])
-    assert cli.main(["predict", "se_resnet18", *paths, "--weights",
-                     os.path.join(out, "model.keras"), "--top", "2"]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                "se_resnet18",
+                *paths,
+                "--weights",
+                os.path.join(out, "model.keras"),
+                "--top",
+                "2",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     for index, path in enumerate(paths):
         first, second = lines[3 * index + 1].split(), lines[3 * index + 2].split()
@@ -168,7 +221,9 @@ def test_predict_with_a_model_outside_a_run_folder_says_why(one_epoch, tmp_path,
 )
 def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    code = cli.main(["train", *args, "--output-dir", str(out), "--data-dir", str(tmp_path / "tfds")])
+    code = cli.main(
+        ["train", *args, "--output-dir", str(out), "--data-dir", str(tmp_path / "tfds")]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(error) == 1 and message in error[0]
     assert not out.exists()
@@ -177,8 +232,20 @@ def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, mess
 @pytest.mark.slow
 def test_resume_after_sigkill_runs_every_epoch_once(tmp_path):
     out, tfds_dir = str(tmp_path / "out"), str(tmp_path / "tfds")
-    command = [sys.executable, "-m", "se_keras.cli", "train", "--epochs", "3", "--export", "none",
-               "--output-dir", out, "--data-dir", tfds_dir]
+    command = [
+        sys.executable,
+        "-m",
+        "se_keras.cli",
+        "train",
+        "--epochs",
+        "3",
+        "--export",
+        "none",
+        "--output-dir",
+        out,
+        "--data-dir",
+        tfds_dir,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = os.path.join(out, "checkpoints", "state.json")
     deadline = time.time() + 900
@@ -202,8 +269,20 @@ def test_resume_after_sigkill_runs_every_epoch_once(tmp_path):
 def test_main_job_reaches_95_percent_and_tflite_agrees(tmp_path):
     """The README's main command with its defaults (SE-ResNet-18 on the bundled digits)."""
     out = tmp_path / "out"
-    subprocess.run([sys.executable, "-m", "se_keras.cli", "train", "--output-dir", str(out),
-                    "--data-dir", str(tmp_path / "tfds")], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "se_keras.cli",
+            "train",
+            "--output-dir",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "tfds"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["test_accuracy"] >= 0.95
     assert abs(summary["exported"]["tflite"]["accuracy"] - summary["test_accuracy"]) <= 0.01
@@ -211,7 +290,10 @@ def test_main_job_reaches_95_percent_and_tflite_agrees(tmp_path):
 
 # One model of every family, at a small input its architecture allows.
 FAMILY_MODELS = {
-    "se_resnet18": 32, "se_resnext50": 32, "se_inception_v3": 75, "se_bn_inception": 64,
+    "se_resnet18": 32,
+    "se_resnext50": 32,
+    "se_inception_v3": 75,
+    "se_bn_inception": 64,
 }
 
 
@@ -219,7 +301,9 @@ FAMILY_MODELS = {
 @pytest.mark.parametrize("name", sorted(FAMILY_MODELS))
 def test_fit_under_xla_for_every_family(name):
     size = FAMILY_MODELS[name]
-    model = se_keras.applications.get_model(name, weights=None, input_shape=(size, size, 3), classes=3)
+    model = se_keras.applications.get_model(
+        name, weights=None, input_shape=(size, size, 3), classes=3
+    )
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", jit_compile=True)
     images = np.random.default_rng(0).standard_normal((4, size, size, 3)).astype("float32")
     se = [layer for layer in model.layers if isinstance(layer, se_keras.layers.SqueezeExcite)]

@@ -22,10 +22,26 @@ from se_keras.tuning import SEHyperModel, TuneConfig, space, tune
 
 # A search that learns something in one short epoch: SE-ResNet-18 at 32x32, AdamW at 1e-3,
 # batches of 16, no XLA (its compile time would dominate). The SE options stay searched.
-FAST = dict(models=["se_resnet18"], epochs=1, batch_size=16, jit_compile=False,
-            fixed={"optimizer": "adamw", "learning_rate": 1e-3})
-FAST_ARGS = ["--model", "se_resnet18", "--epochs", "1", "--batch-size", "16", "--no-xla",
-             "--fix", "optimizer=adamw", "--fix", "learning_rate=0.001"]
+FAST = dict(
+    models=["se_resnet18"],
+    epochs=1,
+    batch_size=16,
+    jit_compile=False,
+    fixed={"optimizer": "adamw", "learning_rate": 1e-3},
+)
+FAST_ARGS = [
+    "--model",
+    "se_resnet18",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--no-xla",
+    "--fix",
+    "optimizer=adamw",
+    "--fix",
+    "learning_rate=0.001",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +83,9 @@ def test_two_trial_search_returns_the_best_model(two_trials):
     with open(os.path.join(out, "best_hyperparameters.json")) as file:
         saved = json.load(file)
     assert saved["hyperparameters"] == reported == best["hyperparameters"]
-    assert saved["trial_id"] == result.tuner.oracle.get_best_trials(1)[0].trial_id == best["trial_id"]
+    assert (
+        saved["trial_id"] == result.tuner.oracle.get_best_trials(1)[0].trial_id == best["trial_id"]
+    )
 
     # The saved model is that network ...
     model = keras.saving.load_model(os.path.join(out, "best_model.keras"))
@@ -80,8 +98,9 @@ def test_two_trial_search_returns_the_best_model(two_trials):
     assert {int(l.name[4]) for l in layers} == set(space.parse_stages(hp["se_stages"]))
     # ... with the trained weights: on the test images it scores what the search reported,
     # measured independently by `evaluate` (the family's normalisation, the test split).
-    measured = evaluate("se_resnet18", os.path.join(out, "best_model.keras"), "digits",
-                        data_dir=config.data_dir)
+    measured = evaluate(
+        "se_resnet18", os.path.join(out, "best_model.keras"), "digits", data_dir=config.data_dir
+    )
     assert measured["top1"] == pytest.approx(result.best_score, abs=1e-4)
     assert result.best_score > 0.3  # it learned: chance is 0.1
 
@@ -93,8 +112,18 @@ def test_more_trials_resume_and_run_only_the_new_one(two_trials, tmp_path, capsy
     before = _trial_files(out, ("0", "1"))
     assert len(before) == 6  # trial.json, the checkpoint and the build config of each
 
-    code = cli.main(["tune", *FAST_ARGS, "--max-trials", "3", "--output-dir", out,
-                     "--data-dir", config.data_dir])
+    code = cli.main(
+        [
+            "tune",
+            *FAST_ARGS,
+            "--max-trials",
+            "3",
+            "--output-dir",
+            out,
+            "--data-dir",
+            config.data_dir,
+        ]
+    )
     stdout = capsys.readouterr().out.splitlines()
     assert code == 0
     # One trial ran (the progress lines), the table lists all three.
@@ -117,8 +146,15 @@ def test_more_trials_resume_and_run_only_the_new_one(two_trials, tmp_path, capsy
 def _sampled_values(hypermodel, tmp_path, hp=None, count=4):
     """Values of `count` trials a random-search oracle proposes for `hypermodel` (nothing
     is trained)."""
-    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=count, seed=1,
-                            hyperparameters=hp, directory=str(tmp_path), project_name="space")
+    tuner = kt.RandomSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=count,
+        seed=1,
+        hyperparameters=hp,
+        directory=str(tmp_path),
+        project_name="space",
+    )
     return [tuner.oracle.create_trial(f"tuner{i}").hyperparameters.values for i in range(count)]
 
 
@@ -146,8 +182,14 @@ def test_hp_fixed_constrains_the_space(tmp_path):
 
 
 def test_constructor_fixed_constrains_the_space(tmp_path):
-    fixed = {"model": "se_resnet18", "se_ratio": 32, "se_stages": (4,), "se_position": "post",
-             "se_pooling": "max", "optimizer": "sgd"}
+    fixed = {
+        "model": "se_resnet18",
+        "se_ratio": 32,
+        "se_stages": (4,),
+        "se_position": "post",
+        "se_pooling": "max",
+        "optimizer": "sgd",
+    }
     hypermodel = SEHyperModel(fixed=fixed, jit_compile=True)
     assert hypermodel.fixed["se_stages"] == "4"
 
@@ -217,8 +259,9 @@ def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, mess
 def test_a_different_search_cannot_reuse_the_folder(two_trials, capsys):
     config, out, _ = two_trials
     before = sorted(os.listdir(out))
-    code = cli.main(["tune", *FAST_ARGS, "--epochs", "2", "--output-dir", out,
-                     "--data-dir", config.data_dir])
+    code = cli.main(
+        ["tune", *FAST_ARGS, "--epochs", "2", "--output-dir", out, "--data-dir", config.data_dir]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(error) == 1 and "differs in: epochs" in error[0]
     assert sorted(os.listdir(out)) == before
@@ -232,8 +275,18 @@ def test_failed_trials_are_reported_in_one_line(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(search._DataHyperModel, "fit", out_of_memory)
     out = tmp_path / "out"
-    code = cli.main(["tune", *FAST_ARGS, "--max-trials", "2", "--output-dir", str(out),
-                     "--data-dir", str(tmp_path / "tfds")])
+    code = cli.main(
+        [
+            "tune",
+            *FAST_ARGS,
+            "--max-trials",
+            "2",
+            "--output-dir",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "tfds"),
+        ]
+    )
     captured = capsys.readouterr()
     progress = [line for line in captured.out.splitlines() if _is_progress(line)]
     assert [line.split(" [")[0] for line in progress] == [
@@ -248,12 +301,17 @@ def test_failed_trials_are_reported_in_one_line(monkeypatch, tmp_path, capsys):
 
 
 def test_bad_option_from_the_shell_has_no_traceback():
-    result = subprocess.run([sys.executable, "-m", "se_keras.cli", "tune", "--tuner", "grid"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "se_keras.cli", "tune", "--tuner", "grid"],
+        capture_output=True,
+        text=True,
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("se-keras")]
     assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
-    assert errors == ["se-keras tune: error: Invalid value for argument `tuner`: expected one of "
-                      "['random', 'bayesian', 'hyperband']. Received: tuner='grid'"]
+    assert errors == [
+        "se-keras tune: error: Invalid value for argument `tuner`: expected one of "
+        "['random', 'bayesian', 'hyperband']. Received: tuner='grid'"
+    ]
 
 
 def test_missing_keras_tuner_gives_the_install_hint(monkeypatch, tmp_path, capsys):
@@ -261,8 +319,9 @@ def test_missing_keras_tuner_gives_the_install_hint(monkeypatch, tmp_path, capsy
     for name in ("hypermodel", "search"):
         monkeypatch.delitem(sys.modules, f"se_keras.tuning.{name}", raising=False)
         monkeypatch.delattr(se_keras.tuning, name, raising=False)
-    code = cli.main(["tune", "--output-dir", str(tmp_path / "out"),
-                     "--data-dir", str(tmp_path / "tfds")])
+    code = cli.main(
+        ["tune", "--output-dir", str(tmp_path / "out"), "--data-dir", str(tmp_path / "tfds")]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(error) == 1 and "pip install 'se-keras[tune]'" in error[0]
 
@@ -271,13 +330,30 @@ def test_missing_keras_tuner_gives_the_install_hint(monkeypatch, tmp_path, capsy
 @pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
 def test_other_tuners_search_and_extend(tuner, tmp_path, capsys):
     out, data_dir = str(tmp_path / "out"), str(tmp_path / "tfds")
-    args = ["tune", "--tuner", tuner, "--model", "se_resnet18", "se_shufflenet_v2", "--epochs",
-            "1", "--batch-size", "32", "--no-xla", "--output-dir", out, "--data-dir", data_dir]
+    args = [
+        "tune",
+        "--tuner",
+        tuner,
+        "--model",
+        "se_resnet18",
+        "se_shufflenet_v2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--no-xla",
+        "--output-dir",
+        out,
+        "--data-dir",
+        data_dir,
+    ]
     assert cli.main([*args, "--max-trials", "2"]) == 0
     assert cli.main([*args, "--max-trials", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" (")[0] for line in lines if _is_progress(line)] == [
-        "trial 0", "trial 1", "trial 2"
+        "trial 0",
+        "trial 1",
+        "trial 2",
     ]
     assert lines[-1].startswith(f"ran 1 trial (2 already in {out}); best: trial ")
     assert os.path.exists(os.path.join(out, "best_model.keras"))
@@ -286,9 +362,22 @@ def test_other_tuners_search_and_extend(tuner, tmp_path, capsys):
 @pytest.mark.slow
 def test_search_killed_mid_trial_resumes_that_trial(tmp_path):
     out, data_dir = str(tmp_path / "out"), str(tmp_path / "tfds")
-    command = [sys.executable, "-m", "se_keras.cli", "tune", *FAST_ARGS, "--max-trials", "2",
-               "--output-dir", out, "--data-dir", data_dir]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "se_keras.cli",
+        "tune",
+        *FAST_ARGS,
+        "--max-trials",
+        "2",
+        "--output-dir",
+        out,
+        "--data-dir",
+        data_dir,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     first = next(line for line in process.stdout if _is_progress(line))  # trial 1 starts now
     time.sleep(5)
     process.send_signal(signal.SIGKILL)

@@ -19,6 +19,13 @@ from se_keras.analysis.gates import (
 from se_keras.analysis.report import plot_class_excitations, plot_spread, write_csv
 
 __all__ = [
-    "ExcitationStats", "batches_of", "excitations", "gate_model", "plot_class_excitations",
-    "plot_spread", "record", "se_blocks", "write_csv",
+    "ExcitationStats",
+    "batches_of",
+    "excitations",
+    "gate_model",
+    "plot_class_excitations",
+    "plot_spread",
+    "record",
+    "se_blocks",
+    "write_csv",
 ]

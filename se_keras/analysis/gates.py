@@ -143,5 +143,10 @@ def record(model, data, num_classes, steps=None, progress=True):
 def batches_of(images, labels, batch_size):
     """`(images, labels)` NumPy arrays cut into batches, for `record`."""
     count = math.ceil(len(images) / batch_size)
-    return [(images[i * batch_size:(i + 1) * batch_size],
-             labels[i * batch_size:(i + 1) * batch_size]) for i in range(count)]
+    return [
+        (
+            images[i * batch_size : (i + 1) * batch_size],
+            labels[i * batch_size : (i + 1) * batch_size],
+        )
+        for i in range(count)
+    ]

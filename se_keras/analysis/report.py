@@ -63,8 +63,15 @@ def write_csv(stats, output_dir, classes):
         writer = csv.writer(file)
         writer.writerow(["block", "depth", "channels", "mean_excitation", "class_spread"])
         for depth, (block, width) in enumerate(zip(stats.blocks, stats.channels)):
-            writer.writerow([block, depth, width, f"{stats.mean(block).mean():.6g}",
-                             f"{stats.class_spread(block):.6g}"])
+            writer.writerow(
+                [
+                    block,
+                    depth,
+                    width,
+                    f"{stats.mean(block).mean():.6g}",
+                    f"{stats.class_spread(block):.6g}",
+                ]
+            )
     return paths
 
 
@@ -72,9 +79,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError(
-            'The figures need matplotlib: pip install "se-keras[train]"'
-        ) from None
+        raise ImportError('The figures need matplotlib: pip install "se-keras[train]"') from None
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
@@ -86,8 +91,7 @@ def plot_class_excitations(stats, path, classes, blocks, class_names=None):
     plt = _pyplot()
     columns = min(3, len(blocks))
     rows = -(-len(blocks) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows),
-                                squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
     for axis, block in zip(axes.flat, blocks):
         means = stats.class_means(block)
         axis.plot(stats.mean(block), color="gray", linewidth=2.0, alpha=0.6, label="all")
@@ -96,7 +100,7 @@ def plot_class_excitations(stats, path, classes, blocks, class_names=None):
             axis.plot(means[c], linewidth=0.7, label=label)
         axis.set(title=block, xlabel="channel index", ylabel="activation", ylim=(-0.02, 1.02))
         axis.grid(alpha=0.3)
-    for axis in list(axes.flat)[len(blocks):]:
+    for axis in list(axes.flat)[len(blocks) :]:
         axis.set_visible(False)
     axes.flat[0].legend(fontsize="small")
     figure.tight_layout()
@@ -110,13 +114,23 @@ def plot_spread(stats, path):
     plt = _pyplot()
     depth = np.arange(len(stats.blocks))
     figure, axis = plt.subplots(figsize=(max(6.0, 0.3 * len(depth) + 2), 3.8))
-    spread = axis.plot(depth, [stats.class_spread(b) for b in stats.blocks], marker="o",
-                       label="spread across classes")
+    spread = axis.plot(
+        depth,
+        [stats.class_spread(b) for b in stats.blocks],
+        marker="o",
+        label="spread across classes",
+    )
     axis.set(xlabel="SE block", ylabel="class spread (std)")
     axis.set_xticks(depth, stats.blocks, rotation=90, fontsize="small")
     twin = axis.twinx()
-    mean = twin.plot(depth, [stats.mean(b).mean() for b in stats.blocks], color="gray",
-                     marker=".", linestyle="--", label="mean excitation")
+    mean = twin.plot(
+        depth,
+        [stats.mean(b).mean() for b in stats.blocks],
+        color="gray",
+        marker=".",
+        linestyle="--",
+        label="mean excitation",
+    )
     twin.set(ylabel="mean excitation", ylim=(0, 1))
     axis.legend(handles=spread + mean, loc="upper left", fontsize="small")
     axis.grid(alpha=0.3)

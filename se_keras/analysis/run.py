@@ -5,8 +5,7 @@ import os
 
 import keras
 
-from se_keras.analysis import gates
-from se_keras.analysis import report
+from se_keras.analysis import gates, report
 from se_keras.utils.validation import check_positive
 
 
@@ -27,8 +26,19 @@ def load_model(model_name, weights, num_classes, image_size):
     return model, image_size
 
 
-def analyse(model_name, weights=None, dataset="digits", classes=None, output_dir="runs/excitations",
-            split="test", batch_size=64, image_size=0, data_dir=None, blocks=None, progress=True):
+def analyse(
+    model_name,
+    weights=None,
+    dataset="digits",
+    classes=None,
+    output_dir="runs/excitations",
+    split="test",
+    batch_size=64,
+    image_size=0,
+    data_dir=None,
+    blocks=None,
+    progress=True,
+):
     """Record the gates of every SE block of `model_name` over `split` of `dataset`; write
     the figures and CSVs into `output_dir`. Returns `(stats, {kind: path})`."""
     from se_keras import applications, data
@@ -39,12 +49,19 @@ def analyse(model_name, weights=None, dataset="digits", classes=None, output_dir
     info.check_split(split)
     classes = report.pick_classes(info.num_classes, classes)
     small = (info.image_side or 224) <= data.pipeline.SMALL_IMAGE  # as `se-keras train`
-    model, size = load_model(model_name, weights, info.num_classes,
-                             image_size or (32 if small else 224))
+    model, size = load_model(
+        model_name, weights, info.num_classes, image_size or (32 if small else 224)
+    )
     blocks = report.pick_blocks((layer.name for layer in gates.se_blocks(model)), blocks)
-    batches = data.make_dataset(dataset, split, size, batch_size,
-                                data.normalizer(preprocess_mode), training=False,
-                                data_dir=data_dir)
+    batches = data.make_dataset(
+        dataset,
+        split,
+        size,
+        batch_size,
+        data.normalizer(preprocess_mode),
+        training=False,
+        data_dir=data_dir,
+    )
     steps = math.ceil(info.split_sizes[split] / batch_size)
     stats = gates.record(model, batches, info.num_classes, steps=steps, progress=progress)
     csv_path, depth_path = report.write_csv(stats, output_dir, classes)
@@ -52,8 +69,10 @@ def analyse(model_name, weights=None, dataset="digits", classes=None, output_dir
         "excitations.csv": csv_path,
         "depth.csv": depth_path,
         "class_excitations.png": report.plot_class_excitations(
-            stats, os.path.join(output_dir, "class_excitations.png"), classes, blocks),
+            stats, os.path.join(output_dir, "class_excitations.png"), classes, blocks
+        ),
         "spread_by_depth.png": report.plot_spread(
-            stats, os.path.join(output_dir, "spread_by_depth.png")),
+            stats, os.path.join(output_dir, "spread_by_depth.png")
+        ),
     }
     return stats, paths

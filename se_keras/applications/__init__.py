@@ -3,10 +3,8 @@
 import re
 
 from se_keras.applications import se_inception, se_mobilenet, se_resnet, se_shufflenet, se_vgg
-from se_keras.applications.se_mobilenet import SEMobileNet, SEMobileNetV2
-from se_keras.applications.se_shufflenet import SEShuffleNet, SEShuffleNetV2
-from se_keras.applications.se_vgg import SEVGG16, SEVGG19
 from se_keras.applications.se_inception import SEBNInception, SEInceptionResNetV2, SEInceptionV3
+from se_keras.applications.se_mobilenet import SEMobileNet, SEMobileNetV2
 from se_keras.applications.se_resnet import (
     SENet154,
     SEResNet18,
@@ -17,6 +15,8 @@ from se_keras.applications.se_resnet import (
     SEResNeXt50,
     SEResNeXt101,
 )
+from se_keras.applications.se_shufflenet import SEShuffleNet, SEShuffleNetV2
+from se_keras.applications.se_vgg import SEVGG16, SEVGG19
 
 _FAMILIES = (se_resnet, se_inception, se_mobilenet, se_shufflenet, se_vgg)
 _MODELS = {name: builder for family in _FAMILIES for name, builder in family.MODELS.items()}
@@ -24,7 +24,9 @@ _MODELS = {name: builder for family in _FAMILIES for name, builder in family.MOD
 
 def list_models():
     """Names of every model builder, by family then depth (for example `"se_resnet50"`)."""
-    return sorted(_MODELS, key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)])
+    return sorted(
+        _MODELS, key=lambda name: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+    )
 
 
 def _check_name(name):
@@ -47,8 +49,24 @@ def family_module(name):
 
 
 __all__ = [
-    "SEBNInception", "SEInceptionResNetV2", "SEInceptionV3", "SEMobileNet", "SEMobileNetV2",
-    "SENet154", "SEShuffleNet", "SEShuffleNetV2", "SEResNet18", "SEResNet34", "SEResNet50", "SEResNet101", "SEResNet152",
-    "SEResNeXt50", "SEResNeXt101", "SEVGG16", "SEVGG19", "family_module", "get_model",
+    "SEBNInception",
+    "SEInceptionResNetV2",
+    "SEInceptionV3",
+    "SEMobileNet",
+    "SEMobileNetV2",
+    "SENet154",
+    "SEShuffleNet",
+    "SEShuffleNetV2",
+    "SEResNet18",
+    "SEResNet34",
+    "SEResNet50",
+    "SEResNet101",
+    "SEResNet152",
+    "SEResNeXt50",
+    "SEResNeXt101",
+    "SEVGG16",
+    "SEVGG19",
+    "family_module",
+    "get_model",
     "list_models",
 ]

@@ -24,11 +24,19 @@ def conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True, depthwise=F
         x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
         padding = "valid"
     if depthwise:
-        conv = layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=False,
-                                      name=f"{name}_conv")
+        conv = layers.DepthwiseConv2D(
+            kernel, strides=stride, padding=padding, use_bias=False, name=f"{name}_conv"
+        )
     else:
-        conv = layers.Conv2D(filters, kernel, strides=stride, padding=padding, groups=groups,
-                             use_bias=False, name=f"{name}_conv")
+        conv = layers.Conv2D(
+            filters,
+            kernel,
+            strides=stride,
+            padding=padding,
+            groups=groups,
+            use_bias=False,
+            name=f"{name}_conv",
+        )
     x = layers.BatchNormalization(
         axis=channel_axis(), epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
     )(conv(x))
@@ -166,7 +174,7 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
         return model
     if weights == base_weights.BASE_TAG and base is not None:
         build, match = base
-        base_weights.copy_weights(build(), model, match)
+        base_weights.copy_weights(base_weights.build_base(build), model, match)
         return model
     if not _is_file(weights):
         from se_keras import weights as registry
@@ -187,6 +195,8 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
         try:
             model.load_weights(path)
         except ValueError as error:  # Keras' message goes on to print whole weight arrays
-            raise ValueError(f"The weights file does not fit {model_name}: "
-                             f"{str(error).splitlines()[0]} Received: weights={path!r}") from None
+            raise ValueError(
+                f"The weights file does not fit {model_name}: "
+                f"{str(error).splitlines()[0]} Received: weights={path!r}"
+            ) from None
     return model

@@ -7,13 +7,40 @@ them auto-named (`conv2d_17`, as in InceptionV3), which works because the SE bui
 the base's layers in the base's order.
 """
 
+import os
+import re
+
 from se_keras.layers import SqueezeExcite
 
 BASE_TAG = "imagenet_base"
 
 
+class BaseWeightsUnavailable(OSError):
+    """keras.applications could not fetch the base network's ImageNet weights."""
+
+
+def build_base(build):
+    """`build()` (a keras.applications network with `weights="imagenet"`), with Keras' bare
+    "URL fetch failure" turned into an error that names the file and where to put a copy."""
+    try:
+        return build()
+    except Exception as error:  # keras.utils.get_file raises a bare Exception
+        found = re.search(r"URL fetch failure on (\S+?):? ", str(error))
+        if not found:
+            raise
+        url = found.group(1)
+        home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+        raise BaseWeightsUnavailable(
+            f"Could not download the keras.applications weights for weights={BASE_TAG!r} "
+            f"({os.path.basename(url)} from {url}): {str(error).split(': ', 1)[-1]}. Offline, "
+            f"copy that file into {os.path.join(home, 'models')} (Keras' cache) first."
+        ) from None
+
+
 def _weighted(model):
-    return [layer for layer in model.layers if layer.weights and not isinstance(layer, SqueezeExcite)]
+    return [
+        layer for layer in model.layers if layer.weights and not isinstance(layer, SqueezeExcite)
+    ]
 
 
 def _pairs(source, target, match):
@@ -43,7 +70,8 @@ def copy_weights(source, target, match="name"):
     """
     if match not in ("name", "structure"):
         raise ValueError(
-            f"Invalid value for argument `match`: expected 'name' or 'structure'. Received: match={match!r}"
+            "Invalid value for argument `match`: expected 'name' or 'structure'. "
+            f"Received: match={match!r}"
         )
     pairs = list(_pairs(source, target, match))
     for src, dst in pairs:

@@ -38,8 +38,11 @@ def load_image(path, input_size=224, resize=256, interpolation="bilinear", **_):
     except (OSError, ValueError) as error:
         raise ValueError(f"Could not read the image {str(path)!r}: {error}") from None
     width, height = image.size
-    size = (resize, int(resize * height / width)) if width <= height else (
-        int(resize * width / height), resize)
+    size = (
+        (resize, int(resize * height / width))
+        if width <= height
+        else (int(resize * width / height), resize)
+    )
     methods = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
     image = image.resize(size, methods[interpolation])
     left = int(round((size[0] - input_size) / 2.0))
@@ -67,6 +70,4 @@ def decode_predictions(preds, top=5):
             f"(samples, 1000)). Received array with shape: {preds.shape}"
         )
     names = class_index()
-    return [
-        [(*names[i], float(row[i])) for i in np.argsort(row)[::-1][:top]] for row in preds
-    ]
+    return [[(*names[i], float(row[i])) for i in np.argsort(row)[::-1][:top]] for row in preds]

@@ -123,67 +123,141 @@ AVG = Pool("avg")
 MAX_S2 = Pool("max", 2, "valid")
 # The stem of both keras networks: 299 -> 35x35x192.
 KERAS_STEM = (
-    _c(32, 3, strides=2, padding="valid"), _c(32, 3, padding="valid"), _c(64, 3), MAX_S2,
-    _c(80, 1, padding="valid"), _c(192, 3, padding="valid"), MAX_S2,
+    _c(32, 3, strides=2, padding="valid"),
+    _c(32, 3, padding="valid"),
+    _c(64, 3),
+    MAX_S2,
+    _c(80, 1, padding="valid"),
+    _c(192, 3, padding="valid"),
+    MAX_S2,
 )
 
 
 # Inception-v3 (keras.applications.inception_v3; Szegedy et al. 2016, figures 5-7).
 def _v3_a(name, pool_filters):
-    return Module(name, (
-        (_c(64, 1),), (_c(48, 1), _c(64, 5)), (_c(64, 1), _c(96, 3), _c(96, 3)),
-        (AVG, _c(pool_filters, 1)),
-    ))
+    return Module(
+        name,
+        (
+            (_c(64, 1),),
+            (_c(48, 1), _c(64, 5)),
+            (_c(64, 1), _c(96, 3), _c(96, 3)),
+            (AVG, _c(pool_filters, 1)),
+        ),
+    )
 
 
 def _v3_b(name, c7):
-    return Module(name, (
-        (_c(192, 1),), (_c(c7, 1), _c(c7, 1, 7), _c(192, 7, 1)),
-        (_c(c7, 1), _c(c7, 7, 1), _c(c7, 1, 7), _c(c7, 7, 1), _c(192, 1, 7)),
-        (AVG, _c(192, 1)),
-    ))
+    return Module(
+        name,
+        (
+            (_c(192, 1),),
+            (_c(c7, 1), _c(c7, 1, 7), _c(192, 7, 1)),
+            (_c(c7, 1), _c(c7, 7, 1), _c(c7, 1, 7), _c(c7, 7, 1), _c(192, 1, 7)),
+            (AVG, _c(192, 1)),
+        ),
+    )
 
 
 def _v3_c(name, index):
-    return Module(name, (
-        (_c(320, 1),), (_c(384, 1), Split((_c(384, 1, 3), _c(384, 3, 1)), f"mixed9_{index}")),
-        (_c(448, 1), _c(384, 3), Split((_c(384, 1, 3), _c(384, 3, 1)))), (AVG, _c(192, 1)),
-    ))
+    return Module(
+        name,
+        (
+            (_c(320, 1),),
+            (_c(384, 1), Split((_c(384, 1, 3), _c(384, 3, 1)), f"mixed9_{index}")),
+            (_c(448, 1), _c(384, 3), Split((_c(384, 1, 3), _c(384, 3, 1)))),
+            (AVG, _c(192, 1)),
+        ),
+    )
 
 
 _S2 = dict(strides=2, padding="valid")
-INCEPTION_V3 = InceptionSpec(KERAS_STEM + (
-    _v3_a("mixed0", 32), _v3_a("mixed1", 64), _v3_a("mixed2", 64),
-    Module("mixed3", ((_c(384, 3, **_S2),), (_c(64, 1), _c(96, 3), _c(96, 3, **_S2)), (MAX_S2,))),
-    _v3_b("mixed4", 128), _v3_b("mixed5", 160), _v3_b("mixed6", 160), _v3_b("mixed7", 192),
-    Module("mixed8", (
-        (_c(192, 1), _c(320, 3, **_S2)),
-        (_c(192, 1), _c(192, 1, 7), _c(192, 7, 1), _c(192, 3, **_S2)), (MAX_S2,),
-    )),
-    _v3_c("mixed9", 0), _v3_c("mixed10", 1),
-), default_size=299, min_size=75, base="InceptionV3")
+INCEPTION_V3 = InceptionSpec(
+    KERAS_STEM
+    + (
+        _v3_a("mixed0", 32),
+        _v3_a("mixed1", 64),
+        _v3_a("mixed2", 64),
+        Module(
+            "mixed3", ((_c(384, 3, **_S2),), (_c(64, 1), _c(96, 3), _c(96, 3, **_S2)), (MAX_S2,))
+        ),
+        _v3_b("mixed4", 128),
+        _v3_b("mixed5", 160),
+        _v3_b("mixed6", 160),
+        _v3_b("mixed7", 192),
+        Module(
+            "mixed8",
+            (
+                (_c(192, 1), _c(320, 3, **_S2)),
+                (_c(192, 1), _c(192, 1, 7), _c(192, 7, 1), _c(192, 3, **_S2)),
+                (MAX_S2,),
+            ),
+        ),
+        _v3_c("mixed9", 0),
+        _v3_c("mixed10", 1),
+    ),
+    default_size=299,
+    min_size=75,
+    base="InceptionV3",
+)
 
 # Inception-ResNet-v2 (keras.applications.inception_resnet_v2; Szegedy et al. 2017).
-INCEPTION_RESNET_V2 = InceptionSpec(KERAS_STEM + (
-    Module("mixed_5b", (
-        (_c(96, 1),), (_c(48, 1), _c(64, 5)), (_c(64, 1), _c(96, 3), _c(96, 3)),
-        (AVG, _c(64, 1)),
-    ), se=False),
-    Residual("block35", ((_c(32, 1),), (_c(32, 1), _c(32, 3)),
-                         (_c(32, 1), _c(48, 3), _c(64, 3))), count=10, scale=0.17),
-    Module("mixed_6a", (
-        (_c(384, 3, **_S2),), (_c(256, 1), _c(256, 3), _c(384, 3, **_S2)), (MAX_S2,),
-    ), se=False),
-    Residual("block17", ((_c(192, 1),), (_c(128, 1), _c(160, 1, 7), _c(192, 7, 1))),
-             count=20, scale=0.1),
-    Module("mixed_7a", (
-        (_c(256, 1), _c(384, 3, **_S2)), (_c(256, 1), _c(288, 3, **_S2)),
-        (_c(256, 1), _c(288, 3), _c(320, 3, **_S2)), (MAX_S2,),
-    ), se=False),
-    Residual("block8", ((_c(192, 1),), (_c(192, 1), _c(224, 1, 3), _c(256, 3, 1))),
-             count=10, scale=0.2, linear_last=True),
-    _c(1536, 1, name="conv_7b"),
-), default_size=299, min_size=75, base="InceptionResNetV2")
+INCEPTION_RESNET_V2 = InceptionSpec(
+    KERAS_STEM
+    + (
+        Module(
+            "mixed_5b",
+            (
+                (_c(96, 1),),
+                (_c(48, 1), _c(64, 5)),
+                (_c(64, 1), _c(96, 3), _c(96, 3)),
+                (AVG, _c(64, 1)),
+            ),
+            se=False,
+        ),
+        Residual(
+            "block35",
+            ((_c(32, 1),), (_c(32, 1), _c(32, 3)), (_c(32, 1), _c(48, 3), _c(64, 3))),
+            count=10,
+            scale=0.17,
+        ),
+        Module(
+            "mixed_6a",
+            (
+                (_c(384, 3, **_S2),),
+                (_c(256, 1), _c(256, 3), _c(384, 3, **_S2)),
+                (MAX_S2,),
+            ),
+            se=False,
+        ),
+        Residual(
+            "block17",
+            ((_c(192, 1),), (_c(128, 1), _c(160, 1, 7), _c(192, 7, 1))),
+            count=20,
+            scale=0.1,
+        ),
+        Module(
+            "mixed_7a",
+            (
+                (_c(256, 1), _c(384, 3, **_S2)),
+                (_c(256, 1), _c(288, 3, **_S2)),
+                (_c(256, 1), _c(288, 3), _c(320, 3, **_S2)),
+                (MAX_S2,),
+            ),
+            se=False,
+        ),
+        Residual(
+            "block8",
+            ((_c(192, 1),), (_c(192, 1), _c(224, 1, 3), _c(256, 3, 1))),
+            count=10,
+            scale=0.2,
+            linear_last=True,
+        ),
+        _c(1536, 1, name="conv_7b"),
+    ),
+    default_size=299,
+    min_size=75,
+    base="InceptionResNetV2",
+)
 
 
 # BN-Inception (Ioffe & Szegedy 2015) as in the authors' SE-BN-Inception.prototxt.
@@ -193,34 +267,50 @@ def _bn_module(name, c1, c3r, c3, cdr, cd, pool="avg", proj=0):
     stride = 1 if c1 else 2
     branches = (
         (_c(c3r, 1, name="3x3_reduce"), _c(c3, 3, strides=stride, padding="pad", name="3x3")),
-        (_c(cdr, 1, name="double3x3_reduce"), _c(cd, 3, name="double3x3a"),
-         _c(cd, 3, strides=stride, padding="pad", name="double3x3b")),
+        (
+            _c(cdr, 1, name="double3x3_reduce"),
+            _c(cd, 3, name="double3x3a"),
+            _c(cd, 3, strides=stride, padding="pad", name="double3x3b"),
+        ),
     )
     if stride == 2:
-        return Module(name, branches + ((Pool("max", 2, "ceil", name="pool_3x3_s2"),),),
-                      concat="_concat")
-    return Module(name, ((_c(c1, 1, name="1x1"),),) + branches + (
-        (Pool(pool, 1, "pad", name="pool"), _c(proj, 1, name="pool_proj")),
-    ), concat="_concat")
+        return Module(
+            name, branches + ((Pool("max", 2, "ceil", name="pool_3x3_s2"),),), concat="_concat"
+        )
+    return Module(
+        name,
+        ((_c(c1, 1, name="1x1"),),)
+        + branches
+        + ((Pool(pool, 1, "pad", name="pool"), _c(proj, 1, name="pool_proj")),),
+        concat="_concat",
+    )
 
 
-BN_INCEPTION = InceptionSpec((
-    _c(64, 7, strides=2, padding="pad", name="conv1_7x7_s2"),
-    Pool("max", 2, "ceil", name="pool1_3x3_s2"),
-    _c(64, 1, name="conv2_3x3_reduce"), _c(192, 3, name="conv2_3x3"),
-    Pool("max", 2, "ceil", name="pool2_3x3_s2"),
-    _bn_module("inception_3a", 64, 64, 64, 64, 96, proj=32),
-    _bn_module("inception_3b", 64, 64, 96, 64, 96, proj=64),
-    _bn_module("inception_3c", 0, 128, 160, 64, 96),
-    _bn_module("inception_4a", 224, 64, 96, 96, 128, proj=128),
-    _bn_module("inception_4b", 192, 96, 128, 96, 128, proj=128),
-    _bn_module("inception_4c", 160, 128, 160, 128, 160, proj=128),
-    _bn_module("inception_4d", 96, 128, 192, 160, 192, proj=128),
-    _bn_module("inception_4e", 0, 128, 192, 192, 256),
-    _bn_module("inception_5a", 352, 192, 320, 160, 224, proj=128),
-    _bn_module("inception_5b", 352, 192, 320, 192, 224, pool="max", proj=128),
-), default_size=224, min_size=32, bn_scale=True, bn_epsilon=_builder.BN_EPSILON,
-   bn_momentum=_builder.BN_MOMENTUM, act_suffix="_relu")
+BN_INCEPTION = InceptionSpec(
+    (
+        _c(64, 7, strides=2, padding="pad", name="conv1_7x7_s2"),
+        Pool("max", 2, "ceil", name="pool1_3x3_s2"),
+        _c(64, 1, name="conv2_3x3_reduce"),
+        _c(192, 3, name="conv2_3x3"),
+        Pool("max", 2, "ceil", name="pool2_3x3_s2"),
+        _bn_module("inception_3a", 64, 64, 64, 64, 96, proj=32),
+        _bn_module("inception_3b", 64, 64, 96, 64, 96, proj=64),
+        _bn_module("inception_3c", 0, 128, 160, 64, 96),
+        _bn_module("inception_4a", 224, 64, 96, 96, 128, proj=128),
+        _bn_module("inception_4b", 192, 96, 128, 96, 128, proj=128),
+        _bn_module("inception_4c", 160, 128, 160, 128, 160, proj=128),
+        _bn_module("inception_4d", 96, 128, 192, 160, 192, proj=128),
+        _bn_module("inception_4e", 0, 128, 192, 192, 256),
+        _bn_module("inception_5a", 352, 192, 320, 160, 224, proj=128),
+        _bn_module("inception_5b", 352, 192, 320, 192, 224, pool="max", proj=128),
+    ),
+    default_size=224,
+    min_size=32,
+    bn_scale=True,
+    bn_epsilon=_builder.BN_EPSILON,
+    bn_momentum=_builder.BN_MOMENTUM,
+    act_suffix="_relu",
+)
 
 SPECS = {
     "se_inception_v3": INCEPTION_V3,
@@ -257,12 +347,19 @@ class _Network:
                 x = self.zero_pad(x, tuple(k // 2 for k in step.kernel), name)
                 padding = "valid"
         x = layers.Conv2D(
-            step.filters, step.kernel, strides=step.strides, padding=padding, use_bias=False,
+            step.filters,
+            step.kernel,
+            strides=step.strides,
+            padding=padding,
+            use_bias=False,
             name=self.name("conv2d", name),
         )(x)
         x = layers.BatchNormalization(
-            axis=self.axis, scale=self.spec.bn_scale, epsilon=self.spec.bn_epsilon,
-            momentum=self.spec.bn_momentum, name=self.name("batch_normalization", name, "_bn"),
+            axis=self.axis,
+            scale=self.spec.bn_scale,
+            epsilon=self.spec.bn_epsilon,
+            momentum=self.spec.bn_momentum,
+            name=self.name("batch_normalization", name, "_bn"),
         )(x)
         act = self.name("activation", name, self.spec.act_suffix)
         return layers.Activation("relu", name=act)(x)
@@ -306,8 +403,18 @@ class _Network:
 
 
 def build_inception(
-    spec, model_name, include_top, weights, input_tensor, input_shape, pooling, classes,
-    classifier_activation, name, se_ratio, se_options,
+    spec,
+    model_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    se_ratio,
+    se_options,
 ):
     from se_keras import weights as registry
 
@@ -315,8 +422,11 @@ def build_inception(
     _builder.validate_arguments(weights, include_top, classes, pooling, tags, model_name)
     se = _builder.se_layer_options(se_ratio, se_options)
     input_shape = _builder.obtain_input_shape(
-        input_shape, default_size=spec.default_size, min_size=spec.min_size,
-        require_flatten=include_top, weights=weights,
+        input_shape,
+        default_size=spec.default_size,
+        min_size=spec.min_size,
+        require_flatten=include_top,
+        weights=weights,
     )
     img_input = _builder.model_input(input_tensor, input_shape)
     net = _Network(spec, se)
@@ -372,39 +482,70 @@ def _public_builder(model_name, function_name, title, summary, keras_name):
     spec = SPECS[model_name]
 
     def builder(
-        include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-        classes=1000, classifier_activation="softmax", name=model_name, *,
-        se_ratio=16, se_options=None,
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name=model_name,
+        *,
+        se_ratio=16,
+        se_options=None,
     ):
         return build_inception(
-            spec, model_name, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, se_ratio, se_options,
+            spec,
+            model_name,
+            include_top,
+            weights,
+            input_tensor,
+            input_shape,
+            pooling,
+            classes,
+            classifier_activation,
+            name,
+            se_ratio,
+            se_options,
         )
 
     builder.__name__ = builder.__qualname__ = function_name
     builder.__doc__ = _DOC.format(
-        title=title, paper="Hu et al. 2018", summary=summary, keras_name=keras_name,
-        tags=_BASE_TAG_DOC if spec.base else "", size=spec.default_size, min_size=spec.min_size,
+        title=title,
+        paper="Hu et al. 2018",
+        summary=summary,
+        keras_name=keras_name,
+        tags=_BASE_TAG_DOC if spec.base else "",
+        size=spec.default_size,
+        min_size=spec.min_size,
     )
     return builder
 
 
 SEInceptionV3 = _public_builder(
-    "se_inception_v3", "SEInceptionV3", "SE-Inception-v3",
+    "se_inception_v3",
+    "SEInceptionV3",
+    "SE-Inception-v3",
     "keras.applications' InceptionV3 with SE on the output of each of its 11 Inception "
-    "modules (`mixed0_se` .. `mixed10_se`).", "InceptionV3",
+    "modules (`mixed0_se` .. `mixed10_se`).",
+    "InceptionV3",
 )
 SEInceptionResNetV2 = _public_builder(
-    "se_inception_resnet_v2", "SEInceptionResNetV2", "SE-Inception-ResNet-v2",
+    "se_inception_resnet_v2",
+    "SEInceptionResNetV2",
+    "SE-Inception-ResNet-v2",
     "keras.applications' InceptionResNetV2 with SE on the residual branch of each of its 40 "
     "Inception-ResNet blocks, before the scaled addition (`block35_1_se` ..).",
     "InceptionResNetV2",
 )
 SEBNInception = _public_builder(
-    "se_bn_inception", "SEBNInception", "SE-BN-Inception",
+    "se_bn_inception",
+    "SEBNInception",
+    "SE-BN-Inception",
     "The authors' released SE-BN-Inception (Caffe prototxt, 11,931,622 parameters): "
     "BN-Inception with SE on the output of modules 3a to 5b (`inception_3a_se` ..), none in "
-    "the stem; 224x224 input.", "InceptionV3",
+    "the stem; 224x224 input.",
+    "InceptionV3",
 )
 
 MODELS = {
@@ -419,9 +560,7 @@ PREPROCESS_MODE = "tf"  # what `preprocess_input` does, for tf.data pipelines
 
 def preprocess_input(x, data_format=None):
     """RGB images in [0, 255] -> [-1, 1] (`x / 127.5 - 1`), as keras' Inception models."""
-    return keras.applications.imagenet_utils.preprocess_input(
-        x, data_format=data_format, mode="tf"
-    )
+    return keras.applications.imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
 
 
 decode_predictions = imagenet_utils.decode_predictions

@@ -46,17 +46,41 @@ class MobileNetSpec:
 SPECS = {
     "se_mobilenet": MobileNetSpec(
         "MobileNet",
-        ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
-         (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)),
-        sizes=(128, 160, 192, 224), alphas=(0.25, 0.5, 0.75, 1.0), bn_momentum=0.99,
+        (
+            (64, 1),
+            (128, 2),
+            (128, 1),
+            (256, 2),
+            (256, 1),
+            (512, 2),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (512, 1),
+            (1024, 2),
+            (1024, 1),
+        ),
+        sizes=(128, 160, 192, 224),
+        alphas=(0.25, 0.5, 0.75, 1.0),
+        bn_momentum=0.99,
         se_divisor=1,
     ),
     "se_mobilenet_v2": MobileNetSpec(
         "MobileNetV2",
-        ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-         (6, 160, 3, 2), (6, 320, 1, 1)),
-        sizes=(96, 128, 160, 192, 224), alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
-        bn_momentum=0.999, se_divisor=8,
+        (
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ),
+        sizes=(96, 128, 160, 192, 224),
+        alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+        bn_momentum=0.999,
+        se_divisor=8,
     ),
 }
 
@@ -96,8 +120,10 @@ def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
     """keras.applications' MobileNet input logic: the default size is the input's own when
     it is square and among `sizes` (those with released weights), else 224; the shape of a
     Keras `input_tensor` stands in for a missing `input_shape`."""
-    if input_shape is None and input_tensor is not None and keras.backend.is_keras_tensor(
-        input_tensor
+    if (
+        input_shape is None
+        and input_tensor is not None
+        and keras.backend.is_keras_tensor(input_tensor)
     ):
         input_shape = tuple(input_tensor.shape[1:])
     default_size = 224
@@ -106,7 +132,10 @@ def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
         if rows == cols and rows in sizes:
             default_size = rows
     return _builder.obtain_input_shape(
-        input_shape, default_size=default_size, min_size=32, require_flatten=include_top,
+        input_shape,
+        default_size=default_size,
+        min_size=32,
+        require_flatten=include_top,
         weights=weights,
     )
 
@@ -126,16 +155,20 @@ def _correct_pad(x, kernel=3):
 
 
 def _v1_body(x, spec, alpha, depth_multiplier, se):
-    x = layers.Conv2D(
-        int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1"
-    )(x)
+    x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(
+        x
+    )
     x = layers.ReLU(6.0, name="conv1_relu")(_batch_norm(x, spec, "conv1_bn"))
     for block_id, (filters, stride) in enumerate(spec.blocks, start=1):
         if stride > 1:
             x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
         x = layers.DepthwiseConv2D(
-            3, strides=stride, padding="same" if stride == 1 else "valid",
-            depth_multiplier=depth_multiplier, use_bias=False, name=f"conv_dw_{block_id}",
+            3,
+            strides=stride,
+            padding="same" if stride == 1 else "valid",
+            depth_multiplier=depth_multiplier,
+            use_bias=False,
+            name=f"conv_dw_{block_id}",
         )(x)
         x = _batch_norm(x, spec, f"conv_dw_{block_id}_bn")
         x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
@@ -172,7 +205,10 @@ def _inverted_residual(x, spec, expansion, filters, stride, block_id, se):
     if stride == 2:
         x = layers.ZeroPadding2D(_correct_pad(x), name=f"{prefix}pad")(x)
     x = layers.DepthwiseConv2D(
-        3, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
+        3,
+        strides=stride,
+        padding="same" if stride == 1 else "valid",
+        use_bias=False,
         name=f"{prefix}depthwise",
     )(x)
     x = _batch_norm(x, spec, f"{prefix}depthwise_BN")
@@ -194,8 +230,13 @@ def _v2_body(x, spec, alpha, se):
     for expansion, filters, repeats, stride in spec.blocks:
         for repeat in range(repeats):
             x = _inverted_residual(
-                x, spec, expansion, make_divisible(int(filters * alpha)),
-                stride if repeat == 0 else 1, block_id, se,
+                x,
+                spec,
+                expansion,
+                make_divisible(int(filters * alpha)),
+                stride if repeat == 0 else 1,
+                block_id,
+                se,
             )
             block_id += 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
@@ -230,20 +271,29 @@ def _base_builder(spec, alpha, include_top, input_shape):
     def build():
         # Looked up at call time, so that the base can be replaced (tests, custom mirrors).
         network = getattr(keras.applications, spec.keras_builder)
-        return network(input_shape=shape, alpha=alpha, include_top=include_top,
-                       weights="imagenet")
+        return network(input_shape=shape, alpha=alpha, include_top=include_top, weights="imagenet")
 
     return build
 
 
 def build_mobilenet(
-    model_name, input_shape, alpha, depth_multiplier, dropout, include_top, weights,
-    input_tensor, pooling, classes, classifier_activation, name, se_ratio, se_options,
+    model_name,
+    input_shape,
+    alpha,
+    depth_multiplier,
+    dropout,
+    include_top,
+    weights,
+    input_tensor,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    se_ratio,
+    se_options,
 ):
     spec = SPECS[model_name]
-    _builder.validate_arguments(
-        weights, include_top, classes, pooling, {BASE_TAG}, model_name
-    )
+    _builder.validate_arguments(weights, include_top, classes, pooling, {BASE_TAG}, model_name)
     v1 = model_name == "se_mobilenet"
     check_width("alpha", alpha, 1 / 32 if v1 else None)
     check_positive("depth_multiplier", depth_multiplier)
@@ -302,24 +352,68 @@ _ARGS = """
 
 
 def SEMobileNet(
-    input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True,
-    weights=None, input_tensor=None, pooling=None, classes=1000,
-    classifier_activation="softmax", name=None, *, se_ratio=16, se_options=None,
+    input_shape=None,
+    alpha=1.0,
+    depth_multiplier=1,
+    dropout=1e-3,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    se_ratio=16,
+    se_options=None,
 ):
     return build_mobilenet(
-        "se_mobilenet", input_shape, alpha, depth_multiplier, dropout, include_top, weights,
-        input_tensor, pooling, classes, classifier_activation, name, se_ratio, se_options,
+        "se_mobilenet",
+        input_shape,
+        alpha,
+        depth_multiplier,
+        dropout,
+        include_top,
+        weights,
+        input_tensor,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
+        se_ratio,
+        se_options,
     )
 
 
 def SEMobileNetV2(
-    input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None,
-    pooling=None, classes=1000, classifier_activation="softmax", name=None, *,
-    se_ratio=16, se_options=None,
+    input_shape=None,
+    alpha=1.0,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    se_ratio=16,
+    se_options=None,
 ):
     return build_mobilenet(
-        "se_mobilenet_v2", input_shape, alpha, 1, 0.0, include_top, weights, input_tensor,
-        pooling, classes, classifier_activation, name, se_ratio, se_options,
+        "se_mobilenet_v2",
+        input_shape,
+        alpha,
+        1,
+        0.0,
+        include_top,
+        weights,
+        input_tensor,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
+        se_ratio,
+        se_options,
     )
 
 
@@ -331,7 +425,8 @@ SEMobileNet.__doc__ = """Instantiates SE-MobileNet (v1; Howard et al. 2017 with 
 """ + _ARGS.format(
     extra_args="\n        depth_multiplier: depth multiplier of the depthwise convolutions."
     "\n        dropout: dropout rate before the classifier (default 1e-3, as keras').",
-    alphas=list(SPECS["se_mobilenet"].alphas), model_name="se_mobilenet",
+    alphas=list(SPECS["se_mobilenet"].alphas),
+    model_name="se_mobilenet",
 )
 SEMobileNetV2.__doc__ = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with SE).
 
@@ -341,7 +436,8 @@ SEMobileNetV2.__doc__ = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with
     bottleneck width `expanded channels / se_ratio` rounded to a multiple of 8: the gate acts
     on the block's widest features, whereas the projection's output is a linear bottleneck.
 """ + _ARGS.format(
-    extra_args="", alphas=list(SPECS["se_mobilenet_v2"].alphas),
+    extra_args="",
+    alphas=list(SPECS["se_mobilenet_v2"].alphas),
     model_name="se_mobilenet_v2",
 )
 
@@ -353,9 +449,7 @@ PREPROCESS_MODE = "tf"  # what `preprocess_input` does, for tf.data pipelines
 
 def preprocess_input(x, data_format=None):
     """RGB images in [0, 255] -> [-1, 1] (keras' MobileNet preprocessing, mode "tf")."""
-    return keras.applications.imagenet_utils.preprocess_input(
-        x, data_format=data_format, mode="tf"
-    )
+    return keras.applications.imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
 
 
 decode_predictions = imagenet_utils.decode_predictions

@@ -50,8 +50,13 @@ SPECS = {
     "se_resnext50": ResNetSpec((3, 4, 6, 3), groups=32, inner=(2, 2), stride_on_3x3=True),
     "se_resnext101": ResNetSpec((3, 4, 23, 3), groups=32, inner=(2, 2), stride_on_3x3=True),
     "senet154": ResNetSpec(
-        (3, 8, 36, 3), groups=64, inner=(2, 4), stride_on_3x3=True, deep_stem=True,
-        shortcut_kernel=3, dropout=0.2,
+        (3, 8, 36, 3),
+        groups=64,
+        inner=(2, 4),
+        stride_on_3x3=True,
+        deep_stem=True,
+        shortcut_kernel=3,
+        dropout=0.2,
     ),
 }
 
@@ -123,8 +128,20 @@ def _check_se(se_ratio, se_stages, se_position, se_options):
 
 
 def build_resnet(
-    spec, model_name, include_top, weights, input_tensor, input_shape, pooling, classes,
-    classifier_activation, name, se_ratio, se_stages, se_position, se_options,
+    spec,
+    model_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    se_ratio,
+    se_stages,
+    se_position,
+    se_options,
 ):
     from se_keras import weights as registry
 
@@ -212,13 +229,34 @@ def _public_builder(model_name, function_name, title, paper):
     spec = SPECS[model_name]
 
     def builder(
-        include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-        pooling=None, classes=1000, classifier_activation="softmax", name=model_name, *,
-        se_ratio=16, se_stages=(2, 3, 4, 5), se_position="standard", se_options=None,
+        include_top=True,
+        weights="imagenet",
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name=model_name,
+        *,
+        se_ratio=16,
+        se_stages=(2, 3, 4, 5),
+        se_position="standard",
+        se_options=None,
     ):
         return build_resnet(
-            spec, model_name, include_top, weights, input_tensor, input_shape, pooling,
-            classes, classifier_activation, name, se_ratio, se_stages, se_position,
+            spec,
+            model_name,
+            include_top,
+            weights,
+            input_tensor,
+            input_shape,
+            pooling,
+            classes,
+            classifier_activation,
+            name,
+            se_ratio,
+            se_stages,
+            se_position,
             se_options,
         )
 

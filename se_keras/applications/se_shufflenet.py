@@ -67,6 +67,7 @@ def v1_widths(alpha, groups):
     is a quarter of the width) and the stem to a multiple of `groups` (tensorpack's
     ShuffleNet rule). At 1x this is the paper's table exactly.
     """
+
     def up(value, multiple):
         # round() first, so that float noise (240 * 0.3 = 72.00000000000001) cannot round up.
         return math.ceil(round(value * alpha, 6) / multiple) * multiple
@@ -113,8 +114,9 @@ def _v2_unit(x, out_channels, stride, se, name):
     """Figure 3(c) (stride 1: channel split) and 3(d) (stride 2: both branches convolve)."""
     half = out_channels // 2
     if stride > 1:
-        shortcut = _builder.conv_bn(x, None, 3, f"{name}_0_1", stride=stride, relu=False,
-                            depthwise=True)
+        shortcut = _builder.conv_bn(
+            x, None, 3, f"{name}_0_1", stride=stride, relu=False, depthwise=True
+        )
         shortcut = _builder.conv_bn(shortcut, half, 1, f"{name}_0_2")
         branch = x
     else:
@@ -155,8 +157,19 @@ def _check_no_bool(name, value, choices):
 
 
 def build_shufflenet(
-    model_name, input_shape, alpha, groups, include_top, weights, input_tensor, pooling,
-    classes, classifier_activation, name, se_ratio, se_options,
+    model_name,
+    input_shape,
+    alpha,
+    groups,
+    include_top,
+    weights,
+    input_tensor,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    se_ratio,
+    se_options,
 ):
     spec = SPECS[model_name]
     _builder.validate_arguments(weights, include_top, classes, pooling, set(), model_name)
@@ -208,24 +221,65 @@ _ARGS = """
 
 
 def SEShuffleNet(
-    input_shape=None, alpha=1.0, groups=3, include_top=True, weights=None, input_tensor=None,
-    pooling=None, classes=1000, classifier_activation="softmax", name=None, *, se_ratio=16,
+    input_shape=None,
+    alpha=1.0,
+    groups=3,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    se_ratio=16,
     se_options=None,
 ):
     return build_shufflenet(
-        "se_shufflenet", input_shape, alpha, groups, include_top, weights, input_tensor,
-        pooling, classes, classifier_activation, name, se_ratio, se_options,
+        "se_shufflenet",
+        input_shape,
+        alpha,
+        groups,
+        include_top,
+        weights,
+        input_tensor,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
+        se_ratio,
+        se_options,
     )
 
 
 def SEShuffleNetV2(
-    input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None,
-    pooling=None, classes=1000, classifier_activation="softmax", name=None, *, se_ratio=16,
+    input_shape=None,
+    alpha=1.0,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name=None,
+    *,
+    se_ratio=16,
     se_options=None,
 ):
     return build_shufflenet(
-        "se_shufflenet_v2", input_shape, alpha, None, include_top, weights, input_tensor,
-        pooling, classes, classifier_activation, name, se_ratio, se_options,
+        "se_shufflenet_v2",
+        input_shape,
+        alpha,
+        None,
+        include_top,
+        weights,
+        input_tensor,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
+        se_ratio,
+        se_options,
     )
 
 

@@ -43,8 +43,10 @@ def _conv(x, filters, name, batch_norm, se):
     if batch_norm:
         x = layers.Conv2D(filters, 3, padding="same", name=name)(x)
         x = layers.BatchNormalization(
-            axis=_builder.channel_axis(), epsilon=_builder.BN_EPSILON,
-            momentum=_builder.BN_MOMENTUM, name=f"{name}_bn",
+            axis=_builder.channel_axis(),
+            epsilon=_builder.BN_EPSILON,
+            momentum=_builder.BN_MOMENTUM,
+            name=f"{name}_bn",
         )(x)
         x = layers.Activation("relu", name=f"{name}_relu")(x)
     else:  # keras' layer: the ReLU fused into the convolution
@@ -75,8 +77,18 @@ def _check_batch_norm(batch_norm, weights):
 
 
 def build_vgg(
-    model_name, include_top, weights, input_tensor, input_shape, pooling, classes,
-    classifier_activation, name, se_ratio, batch_norm, se_options,
+    model_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    se_ratio,
+    batch_norm,
+    se_options,
 ):
     from se_keras import weights as registry
 
@@ -99,7 +111,9 @@ def build_vgg(
 
     def base():  # looked up at call time, so that tests can replace the download
         return getattr(keras.applications, spec.keras_builder)(
-            include_top=include_top, weights="imagenet", input_shape=input_shape,
+            include_top=include_top,
+            weights="imagenet",
+            input_shape=input_shape,
             classes=classes,
         )
 
@@ -144,13 +158,32 @@ def _public_builder(model_name, function_name, title):
     spec = SPECS[model_name]
 
     def builder(
-        include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-        classes=1000, classifier_activation="softmax", name=model_name, *, se_ratio=16,
-        batch_norm=False, se_options=None,
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name=model_name,
+        *,
+        se_ratio=16,
+        batch_norm=False,
+        se_options=None,
     ):
         return build_vgg(
-            model_name, include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name, se_ratio, batch_norm, se_options,
+            model_name,
+            include_top,
+            weights,
+            input_tensor,
+            input_shape,
+            pooling,
+            classes,
+            classifier_activation,
+            name,
+            se_ratio,
+            batch_norm,
+            se_options,
         )
 
     builder.__name__ = builder.__qualname__ = function_name

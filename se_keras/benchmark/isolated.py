@@ -23,22 +23,45 @@ import tempfile
 
 _KERAS = ("tensorflow", "keras", "se_keras.applications")
 # What each runtime imports before the memory baseline is taken.
-IMPORTS = {"eager": _KERAS, "keras": _KERAS, "xla": _KERAS, "torch": ("torch",),
-           "onnx": ("onnxruntime",), "tflite": ("ai_edge_litert.interpreter",),
-           "tflite-int8": ("ai_edge_litert.interpreter",)}
+IMPORTS = {
+    "eager": _KERAS,
+    "keras": _KERAS,
+    "xla": _KERAS,
+    "torch": ("torch",),
+    "onnx": ("onnxruntime",),
+    "tflite": ("ai_edge_litert.interpreter",),
+    "tflite-int8": ("ai_edge_litert.interpreter",),
+}
 
 
 def export(runtime, network, path, batch_size, timeout=1800):
     """Export `network` for `runtime` to `path` in a child; returns the file's batch size
     (None: dynamic)."""
-    return _run({"task": "export", "runtime": runtime, "network": dataclasses.asdict(network),
-                 "path": path, "batch_size": batch_size}, timeout)["batch_size"]
+    return _run(
+        {
+            "task": "export",
+            "runtime": runtime,
+            "network": dataclasses.asdict(network),
+            "path": path,
+            "batch_size": batch_size,
+        },
+        timeout,
+    )["batch_size"]
 
 
 def peak_memory(runtime, network, batch_size, threads, path=None, timeout=900):
     """Peak resident memory (bytes) of `network` in `runtime` above the import baseline."""
-    report = _run({"task": "memory", "runtime": runtime, "network": dataclasses.asdict(network),
-                   "batch_size": batch_size, "threads": threads, "path": path}, timeout)
+    report = _run(
+        {
+            "task": "memory",
+            "runtime": runtime,
+            "network": dataclasses.asdict(network),
+            "batch_size": batch_size,
+            "threads": threads,
+            "path": path,
+        },
+        timeout,
+    )
     return report["peak"] - report["baseline"]
 
 
@@ -46,29 +69,39 @@ def run(settings, start=None, timeout=None):
     """`suite.run(settings)` in a child process; its progress goes to this stderr."""
     with tempfile.TemporaryDirectory(prefix="se-bench-") as folder:
         path = os.path.join(folder, "results.json")
-        _run({"task": "run", "settings": dataclasses.asdict(settings), "path": path,
-              "start": start}, timeout, capture_stderr=False)
+        _run(
+            {"task": "run", "settings": dataclasses.asdict(settings), "path": path, "start": start},
+            timeout,
+            capture_stderr=False,
+        )
         with open(path) as file:
             return json.load(file)
 
 
 # Not `python -m se_keras.benchmark.isolated`: the package imports this module first, and
 # runpy warns that it runs a module already imported.
-_CHILD = ("import json, sys; from se_keras.benchmark import isolated; "
-          "isolated._child(json.loads(sys.argv[1]))")
+_CHILD = (
+    "import json, sys; from se_keras.benchmark import isolated; "
+    "isolated._child(json.loads(sys.argv[1]))"
+)
 
 
 def _run(request, timeout, capture_stderr=True):
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, json.dumps(request)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else None, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if capture_stderr else None,
+        text=True,
         timeout=timeout,
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
         # The last line that is not TensorFlow's logging: the exception, usually.
-        messages = [line for line in (result.stderr or "").strip().splitlines()
-                    if line.strip() and not re.match(r"[IWEF]\d{4} |WARNING: All log", line)]
+        messages = [
+            line
+            for line in (result.stderr or "").strip().splitlines()
+            if line.strip() and not re.match(r"[IWEF]\d{4} |WARNING: All log", line)
+        ]
         reason = messages[-1] if messages else f"exit status {result.returncode}"
         if result.returncode < 0:
             reason = f"killed by signal {-result.returncode} (out of memory?)"
@@ -81,11 +114,19 @@ def _export(request, network):
     from se_keras.export import export_model
 
     quantize = runtimes.EXPORTS[request["runtime"]][1]
-    calibration = (runtimes.images(network, runtimes.CALIBRATION_IMAGES, seed=1)
-                   if quantize else None)
-    report = export_model(network.build(), request["path"], runtimes.EXPORTS[request["runtime"]][0],
-                          quantize=quantize, verify=False, representative_data=calibration,
-                          batch_size=request["batch_size"], overwrite=True)
+    calibration = (
+        runtimes.images(network, runtimes.CALIBRATION_IMAGES, seed=1) if quantize else None
+    )
+    report = export_model(
+        network.build(),
+        request["path"],
+        runtimes.EXPORTS[request["runtime"]][0],
+        quantize=quantize,
+        verify=False,
+        representative_data=calibration,
+        batch_size=request["batch_size"],
+        overwrite=True,
+    )
     return {"batch_size": report.batch_size}
 
 
@@ -101,8 +142,14 @@ def _memory(request, network):
         tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
     baseline = timing.current_rss_bytes()
     model = network.build() if runtime in ("eager", "keras", "xla") else None
-    run = runtimes.load(runtime, network, request["batch_size"], request["threads"],
-                        model=model, path=request["path"])
+    run = runtimes.load(
+        runtime,
+        network,
+        request["batch_size"],
+        request["threads"],
+        model=model,
+        path=request["path"],
+    )
     run()
     run()
     return {"baseline": baseline, "peak": timing.peak_rss_bytes()}

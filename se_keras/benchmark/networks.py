@@ -90,7 +90,10 @@ def networks(model, image_size=None, compare=True):
     size = image_size or size
     rows = [Network(model, "se", model, size)]
     if compare:
-        base = (f"{KERAS_BASES[model]} (keras.applications)" if model in KERAS_BASES
-                else f"{model} se_ratio=None")
+        base = (
+            f"{KERAS_BASES[model]} (keras.applications)"
+            if model in KERAS_BASES
+            else f"{model} se_ratio=None"
+        )
         rows.append(Network(model, "base", base, size))
     return rows

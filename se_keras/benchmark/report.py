@@ -20,8 +20,9 @@ def labels(results, model):
 
 
 def _entry(results, model, network, runtime, batch_size, kind="inference"):
-    found = _find(results[kind], model=model, network=network, runtime=runtime,
-                  batch_size=batch_size)
+    found = _find(
+        results[kind], model=model, network=network, runtime=runtime, batch_size=batch_size
+    )
     return found[0] if found and "error" not in found[0] else None
 
 
@@ -65,8 +66,15 @@ def network_table(results, model):
     rows = [("network", "input", "parameters", "multiply-adds", "paper")]
     for net in _find(results["networks"], model=model):
         paper = format_macs(net["paper_macs"]) if net["paper_macs"] else "-"
-        rows.append((net["label"], f"{net['image_size']}x{net['image_size']}",
-                     f"{net['parameters'] / 1e6:.2f}M", format_macs(net["macs"]), paper))
+        rows.append(
+            (
+                net["label"],
+                f"{net['image_size']}x{net['image_size']}",
+                f"{net['parameters'] / 1e6:.2f}M",
+                format_macs(net["macs"]),
+                paper,
+            )
+        )
     return rows
 
 
@@ -81,8 +89,17 @@ def inference_table(results, model):
             continue
         b = median(results, model, base, runtime, batch) if base else None
         s = entry["median_s"]
-        rows.append((runtime, str(batch), _ms(s), _rate(s, batch), _ms(b), _rate(b, batch),
-                     _x(se_over_base(results, model, runtime, batch))))
+        rows.append(
+            (
+                runtime,
+                str(batch),
+                _ms(s),
+                _rate(s, batch),
+                _ms(b),
+                _rate(b, batch),
+                _x(se_over_base(results, model, runtime, batch)),
+            )
+        )
     return rows
 
 
@@ -93,16 +110,26 @@ def training_table(results):
         for entry in _find(results["training"], model=model, network=se):
             batch, s = entry["batch_size"], entry["median_s"]
             b = median(results, model, base, "xla", batch, "training") if base else None
-            rows.append((model, str(batch), _ms(s), _rate(s, batch), _ms(b), _rate(b, batch),
-                         _x(se_over_base(results, model, "xla", batch, "training"))))
+            rows.append(
+                (
+                    model,
+                    str(batch),
+                    _ms(s),
+                    _rate(s, batch),
+                    _ms(b),
+                    _rate(b, batch),
+                    _x(se_over_base(results, model, "xla", batch, "training")),
+                )
+            )
     return rows
 
 
 def memory_table(results):
     rows = [("network", "runtime", "batch", "peak memory")]
     for entry in results["memory"]:
-        value = (entry["error"][:60] if "error" in entry
-                 else f"{entry['peak_bytes'] / 2**20:.0f} MiB")
+        value = (
+            entry["error"][:60] if "error" in entry else f"{entry['peak_bytes'] / 2**20:.0f} MiB"
+        )
         rows.append((entry["network"], entry["runtime"], str(entry["batch_size"]), value))
     return rows
 
@@ -127,23 +154,32 @@ def markdown(rows):
 def settings_line(results):
     machine, settings = results["machine"], results["settings"]
     load = machine["load_average_before"], machine.get("load_average_after", math.nan)
-    return (f"{machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads per "
-            f"runtime; medians of {settings['rounds']} interleaved rounds (SE / base: median "
-            f"of the per-round ratios); float32 unless int8; load average {load[0]:.1f} "
-            f"before, {load[1]:.1f} after")
+    return (
+        f"{machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads per "
+        f"runtime; medians of {settings['rounds']} interleaved rounds (SE / base: median "
+        f"of the per-round ratios); float32 unless int8; load average {load[0]:.1f} "
+        f"before, {load[1]:.1f} after"
+    )
 
 
 def full_text(results):
     """Everything `se-keras benchmark` prints."""
     parts = [settings_line(results)]
     for model in dict.fromkeys(n["model"] for n in results["networks"]):
-        parts += ["", text(network_table(results, model)), "",
-                  text(inference_table(results, model))]
+        parts += [
+            "",
+            text(network_table(results, model)),
+            "",
+            text(inference_table(results, model)),
+        ]
     if results["training"]:
         parts += ["", "training step (XLA, SGD):", text(training_table(results))]
     if results["memory"]:
-        parts += ["", "peak memory above the runtime's import baseline:",
-                  text(memory_table(results))]
+        parts += [
+            "",
+            "peak memory above the runtime's import baseline:",
+            text(memory_table(results)),
+        ]
     return "\n".join(parts)
 
 
@@ -165,8 +201,9 @@ def plot(results, path, models=None, batch_size=None):
 
     models = models or list(dict.fromkeys(n["model"] for n in results["networks"]))
     batch_size = batch_size or min(results["settings"]["batch_sizes"])
-    runtime_names = list(dict.fromkeys(e["runtime"] for e in results["inference"]
-                                       if e["runtime"] != "torch"))
+    runtime_names = list(
+        dict.fromkeys(e["runtime"] for e in results["inference"] if e["runtime"] != "torch")
+    )
     figure, axis = plt.subplots(figsize=(1.6 + 1.3 * len(models) * len(runtime_names) / 3, 3.6))
     width = 0.8 / max(1, len(runtime_names))
     for index, runtime in enumerate(runtime_names):

@@ -32,12 +32,15 @@ def parse_runtimes(text):
     """`"keras,xla"` -> `("keras", "xla")`, each checked."""
     names = tuple(name.strip() for name in str(text).split(",") if name.strip())
     if not names:
-        raise ValueError(f"--runtime needs at least one of {', '.join(RUNTIMES)}. "
-                         f"Received: --runtime {text!r}")
+        raise ValueError(
+            f"--runtime needs at least one of {', '.join(RUNTIMES)}. Received: --runtime {text!r}"
+        )
     for name in names:
         if name not in RUNTIMES:
-            raise ValueError(f"Unknown runtime {name!r}; expected a comma-separated list of "
-                             f"{', '.join(RUNTIMES)}. Received: --runtime {text}")
+            raise ValueError(
+                f"Unknown runtime {name!r}; expected a comma-separated list of "
+                f"{', '.join(RUNTIMES)}. Received: --runtime {text}"
+            )
     return names
 
 
@@ -144,14 +147,16 @@ def _torch(network, x, threads):
 
     senet = reference.load_senet_module()
     if senet is None:
-        raise ImportError("The authors' PyTorch network needs torch and "
-                          "`pip install --no-deps pretrainedmodels`")
+        raise ImportError(
+            "The authors' PyTorch network needs torch and `pip install --no-deps pretrainedmodels`"
+        )
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     builder = getattr(senet, reference.REFERENCE_BUILDERS[network.model])
     net = builder(pretrained=None).eval().to(memory_format=torch.channels_last)
     batch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
 
     def run():
         with torch.inference_mode():
@@ -186,9 +191,11 @@ class Artifacts:
         from se_keras.benchmark import isolated
 
         format = EXPORTS[runtime][0]
-        stem = os.path.join(self.directory,
-                            f"{network.label.split()[0]}-{runtime}-"
-                            f"{_digest(self._source_digest(network), network, runtime)}")
+        stem = os.path.join(
+            self.directory,
+            f"{network.label.split()[0]}-{runtime}-"
+            f"{_digest(self._source_digest(network), network, runtime)}",
+        )
         suffix = ".tflite" if format == "tflite" else ".onnx"
 
         def name(batch):
@@ -237,8 +244,10 @@ def _sources(network):
     files = sorted(glob.glob(os.path.join(root, "export", "*.py")))
     if not network.from_keras:
         files += sorted(glob.glob(os.path.join(root, "layers", "*.py")))
-        files += [os.path.join(root, "applications", "_builder.py"),
-                  applications.family_module(network.model).__file__]
+        files += [
+            os.path.join(root, "applications", "_builder.py"),
+            applications.family_module(network.model).__file__,
+        ]
     digest = hashlib.sha256(f"{tf.__version__} {keras.__version__}".encode())
     for path in files:
         with open(path, "rb") as file:

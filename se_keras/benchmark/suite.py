@@ -40,8 +40,9 @@ class Settings:
         if self.threads is not None:
             check_positive("threads", self.threads)
         if self.image_size is not None and self.image_size < 32:
-            raise ValueError("`image_size` must be at least 32. "
-                             f"Received: image_size={self.image_size}")
+            raise ValueError(
+                f"`image_size` must be at least 32. Received: image_size={self.image_size}"
+            )
         if self.train_batch_size:
             check_positive("train_batch_size", self.train_batch_size)
         if self.memory_batch_size is not None:
@@ -55,9 +56,14 @@ def run(settings, log=None):
     threads = settings.threads or os.cpu_count()
     tf_threads, wait_policy = runtimes.configure_threads(threads)
     artifacts = runtimes.Artifacts(settings.cache_dir, log)
-    results = {"settings": dataclasses.asdict(settings),
-               "machine": _machine(threads, tf_threads, wait_policy),
-               "networks": [], "inference": [], "training": [], "memory": []}
+    results = {
+        "settings": dataclasses.asdict(settings),
+        "machine": _machine(threads, tf_threads, wait_policy),
+        "networks": [],
+        "inference": [],
+        "training": [],
+        "memory": [],
+    }
     import tensorflow as tf
 
     # Every runner has its own tf.function over the same code, which TensorFlow would
@@ -81,11 +87,14 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     built = {}
     for network in rows:
         built[network.label] = keras_model = network.build()
-        results["networks"].append({
-            **dataclasses.asdict(network),
-            "parameters": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
-            "macs": count_macs(keras_model), "paper_macs": network.paper_macs,
-        })
+        results["networks"].append(
+            {
+                **dataclasses.asdict(network),
+                "parameters": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
+                "macs": count_macs(keras_model),
+                "paper_macs": network.paper_macs,
+            }
+        )
     names = list(settings.runtimes)
     if settings.compare and "torch" not in names and rows[0].has_reference and _torch_ready():
         names.append("torch")
@@ -101,19 +110,33 @@ def _measure_model(model, settings, threads, artifacts, results, log):
         for network, runtime in pairs:
             try:
                 tasks[network.label, runtime] = runtimes.load(
-                    runtime, network, batch_size, threads, model=built[network.label],
-                    path=exported(network, runtime, batch_size))
+                    runtime,
+                    network,
+                    batch_size,
+                    threads,
+                    model=built[network.label],
+                    path=exported(network, runtime, batch_size),
+                )
             except Exception as error:  # one runtime failing must not end the run
                 errors[network.label, runtime] = _one_line(error)
                 log(f"{network.label} ({runtime}): failed: {_one_line(error)}")
-        log(f"timing {model} at batch {batch_size}: {len(tasks)} tasks x {settings.rounds} "
-            "rounds (interleaved)")
+        log(
+            f"timing {model} at batch {batch_size}: {len(tasks)} tasks x {settings.rounds} "
+            "rounds (interleaved)"
+        )
         samples, failed = _interleave_guarded(tasks, settings)
         for (label, runtime), seconds in samples.items():
             results["inference"].append(_record(model, label, runtime, batch_size, seconds))
         for (label, runtime), message in {**errors, **failed}.items():
-            results["inference"].append({"model": model, "network": label, "runtime": runtime,
-                                         "batch_size": batch_size, "error": message})
+            results["inference"].append(
+                {
+                    "model": model,
+                    "network": label,
+                    "runtime": runtime,
+                    "batch_size": batch_size,
+                    "error": message,
+                }
+            )
         del tasks
         gc.collect()
     if settings.train_batch_size:
@@ -122,11 +145,16 @@ def _measure_model(model, settings, threads, artifacts, results, log):
         batch_size = settings.memory_batch_size or max(settings.batch_sizes)
         for network, runtime in pairs:
             log(f"peak memory: {network.label} ({runtime}, batch {batch_size})")
-            entry = {"model": model, "network": network.label, "runtime": runtime,
-                     "batch_size": batch_size}
+            entry = {
+                "model": model,
+                "network": network.label,
+                "runtime": runtime,
+                "batch_size": batch_size,
+            }
             try:
                 entry["peak_bytes"] = isolated.peak_memory(
-                    runtime, network, batch_size, threads, exported(network, runtime, batch_size))
+                    runtime, network, batch_size, threads, exported(network, runtime, batch_size)
+                )
             except Exception as error:
                 entry["error"] = _one_line(error)
             results["memory"].append(entry)
@@ -134,8 +162,11 @@ def _measure_model(model, settings, threads, artifacts, results, log):
 
 def merge(*results):
     """One results dict from several runs (each keeps its own settings line in `runs`)."""
-    merged = {"settings": results[0]["settings"], "machine": results[0]["machine"],
-              "runs": [{"settings": r["settings"], "machine": r["machine"]} for r in results]}
+    merged = {
+        "settings": results[0]["settings"],
+        "machine": results[0]["machine"],
+        "runs": [{"settings": r["settings"], "machine": r["machine"]} for r in results],
+    }
     for key in ("networks", "inference", "training", "memory"):
         merged[key] = [entry for r in results for entry in r[key]]
     return merged
@@ -144,8 +175,12 @@ def merge(*results):
 def _pairs(rows, names):
     """(network, runtime) runtime by runtime, so an SE network and its base network are
     timed next to each other in every round."""
-    return [(network, runtime) for runtime in names for network in rows
-            if runtimes.applies(runtime, network)]
+    return [
+        (network, runtime)
+        for runtime in names
+        for network in rows
+        if runtimes.applies(runtime, network)
+    ]
 
 
 def _interleave_guarded(tasks, settings):
@@ -157,8 +192,7 @@ def _interleave_guarded(tasks, settings):
         except Exception as error:
             failed[key] = _one_line(error)
             del tasks[key]
-    samples = timing.interleave(tasks, settings.rounds, warmup=0,
-                                min_seconds=settings.min_seconds)
+    samples = timing.interleave(tasks, settings.rounds, warmup=0, min_seconds=settings.min_seconds)
     return samples, failed
 
 
@@ -169,8 +203,11 @@ def _measure_training(model, rows, built, settings, results, log):
     tasks = {}
     for network in rows:
         net = built[network.label]
-        net.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                    loss="sparse_categorical_crossentropy", jit_compile=True)
+        net.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            jit_compile=True,
+        )
         x = runtimes.images(network, batch_size)
         y = np.random.default_rng(0).integers(0, net.output.shape[-1], batch_size)
         tasks[network.label] = lambda net=net, x=x, y=y: net.train_on_batch(x, y)
@@ -181,9 +218,16 @@ def _measure_training(model, rows, built, settings, results, log):
 
 def _record(model, label, runtime, batch_size, seconds):
     median = timing.median(seconds)
-    return {"model": model, "network": label, "runtime": runtime, "batch_size": batch_size,
-            "seconds": seconds, "median_s": median, "spread": timing.spread(seconds),
-            "images_per_s": batch_size / median}
+    return {
+        "model": model,
+        "network": label,
+        "runtime": runtime,
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "median_s": median,
+        "spread": timing.spread(seconds),
+        "images_per_s": batch_size / median,
+    }
 
 
 def _one_line(error):
@@ -206,10 +250,17 @@ def _machine(threads, tf_threads, wait_policy):
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             pass
-    return {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
-            "tensorflow_threads": tf_threads, "torch_omp_wait_policy": wait_policy,
-            "int8_dot_product": int8_dot_product(), "python": platform.python_version(),
-            "versions": versions, "load_average_before": timing.load_average()}
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "tensorflow_threads": tf_threads,
+        "torch_omp_wait_policy": wait_policy,
+        "int8_dot_product": int8_dot_product(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "load_average_before": timing.load_average(),
+    }
 
 
 # Instructions that multiply-add four int8 pairs into an int32 lane (x86 VNNI and AMX, ARM

@@ -29,7 +29,10 @@ class SeKerasDigits(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download: scikit-learn ships the data
-        return {"train": self._generate_examples(test=False), "test": self._generate_examples(test=True)}
+        return {
+            "train": self._generate_examples(test=False),
+            "test": self._generate_examples(test=True),
+        }
 
     def _generate_examples(self, test):
         from sklearn.datasets import load_digits

@@ -39,8 +39,7 @@ class DatasetInfo:
     def check_split(self, split):
         if split not in self.split_sizes:
             raise ValueError(
-                f"Dataset {self.name!r} has no split {split!r}; it has "
-                f"{sorted(self.split_sizes)}."
+                f"Dataset {self.name!r} has no split {split!r}; it has {sorted(self.split_sizes)}."
             )
 
 
@@ -145,8 +144,12 @@ def _augment(image, size, small, flip, seed):
         image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[0])
     else:
         begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
-            tf.shape(image), tf.zeros((1, 0, 4)), seed=seeds[1], min_object_covered=0.0,
-            aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0),
+            tf.shape(image),
+            tf.zeros((1, 0, 4)),
+            seed=seeds[1],
+            min_object_covered=0.0,
+            aspect_ratio_range=(3 / 4, 4 / 3),
+            area_range=(0.08, 1.0),
             use_image_if_no_bounding_boxes=True,
         )
         image = tf.image.resize(tf.slice(image, begin, extent), (size, size))
@@ -180,8 +183,16 @@ def evaluation_images(paths, size, small, preprocess):
 
 
 def make_dataset(
-    name, split, image_size, batch_size, preprocess, training, seed=None, data_dir=None,
-    deterministic=False, drop_remainder=False,
+    name,
+    split,
+    image_size,
+    batch_size,
+    preprocess,
+    training,
+    seed=None,
+    data_dir=None,
+    deterministic=False,
+    drop_remainder=False,
 ):
     """Batches of (preprocessed RGB images, integer labels).
 
@@ -201,8 +212,9 @@ def make_dataset(
     flip = name not in _NO_FLIP
     dataset = _source(name, split, data_dir)
     if training:
-        dataset = dataset.shuffle(min(info.split_sizes[split], 10_000), seed=seed,
-                                  reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(
+            min(info.split_sizes[split], 10_000), seed=seed, reshuffle_each_iteration=True
+        )
         # One random key per example, different in every epoch, reproducible from `seed`.
         keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, keys)).map(
@@ -210,15 +222,22 @@ def make_dataset(
                 preprocess(_augment(_as_rgb(example[0]), image_size, small, flip, key)),
                 example[1],
             ),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic or None,
         )
     else:
         dataset = dataset.map(
-            lambda image, label: (preprocess(_evaluate_view(_as_rgb(image), image_size, small)), label),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic or None,
+            lambda image, label: (
+                preprocess(_evaluate_view(_as_rgb(image), image_size, small)),
+                label,
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic or None,
         )
     options = tf.data.Options()
     options.deterministic = deterministic
-    return dataset.with_options(options).batch(batch_size, drop_remainder=drop_remainder).prefetch(
-        tf.data.AUTOTUNE
+    return (
+        dataset.with_options(options)
+        .batch(batch_size, drop_remainder=drop_remainder)
+        .prefetch(tf.data.AUTOTUNE)
     )

@@ -8,11 +8,10 @@ with the Keras model before it is moved into place (TensorFlow backend only).
 import collections
 import dataclasses
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
+from se_keras.utils import files
 from se_keras.utils.validation import check_choice
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -45,16 +44,31 @@ class ExportReport:
 
     def __str__(self):
         ops = ", ".join(f"{name} x{count}" for name, count in self.operators.items())
-        check = ("not verified" if np.isnan(self.max_difference) else
-                 f"max |difference| against Keras {self.max_difference:.2e} "
-                 f"(output scale {self.output_scale:.2e}, tolerance {self.tolerance:.1e} x scale)")
-        return (f"{self.format}{f' ({self.quantize})' if self.quantize else ''} {self.path}: "
-                f"{self.size_bytes / 2**20:.1f} MiB, batch {self.batch_size or 'dynamic'}, "
-                f"{check}; operators: {ops}")
+        check = (
+            "not verified"
+            if np.isnan(self.max_difference)
+            else f"max |difference| against Keras {self.max_difference:.2e} "
+            f"(output scale {self.output_scale:.2e}, tolerance {self.tolerance:.1e} x scale)"
+        )
+        return (
+            f"{self.format}{f' ({self.quantize})' if self.quantize else ''} {self.path}: "
+            f"{self.size_bytes / 2**20:.1f} MiB, batch {self.batch_size or 'dynamic'}, "
+            f"{check}; operators: {ops}"
+        )
 
 
-def export_model(model, path, format, quantize=None, representative_data=None, verify=True,
-                 batch_size="auto", opset=DEFAULT_OPSET, overwrite=False, verification_data=None):
+def export_model(
+    model,
+    path,
+    format,
+    quantize=None,
+    representative_data=None,
+    verify=True,
+    batch_size="auto",
+    opset=DEFAULT_OPSET,
+    overwrite=False,
+    verification_data=None,
+):
     """Write `model` to `path` as `format` and return an `ExportReport`.
 
     Args:
@@ -81,21 +95,21 @@ def export_model(model, path, format, quantize=None, representative_data=None, v
     check_choice("format", format, FORMATS)
     check_choice("quantize", quantize, QUANTIZATIONS)
     if quantize is not None and format != "tflite":
-        raise ValueError(f"Only TFLite files are quantized. Received: quantize={quantize!r} "
-                         f"with format={format!r}")
+        raise ValueError(
+            f"Only TFLite files are quantized. Received: quantize={quantize!r} "
+            f"with format={format!r}"
+        )
     calibration = _as_batches(model, representative_data, "representative_data")
     if quantize == "int8" and calibration is None:
-        raise ValueError('quantize="int8" calibrates on `representative_data` (images shaped '
-                         "like the model's input). Received: representative_data=None")
+        raise ValueError(
+            'quantize="int8" calibrates on `representative_data` (images shaped '
+            "like the model's input). Received: representative_data=None"
+        )
     batch_size = _batch_size(model, format, batch_size)
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
-    try:
-        partial = os.path.join(staging, os.path.basename(path))
+    with files.atomic_path(path) as partial:
         backend = _backend(format)
         if format == "tflite":
             backend.convert(model, partial, quantize, calibration, batch_size)
@@ -103,21 +117,24 @@ def export_model(model, path, format, quantize=None, representative_data=None, v
             backend.convert(model, partial, opset, batch_size)
         else:
             backend.write(model, partial, batch_size)
-        report = _report(model, backend, partial, format, quantize, batch_size, verify,
-                         _verification_batch(model, verification_data, calibration))
+        report = _report(
+            model,
+            backend,
+            partial,
+            format,
+            quantize,
+            batch_size,
+            verify,
+            _verification_batch(model, verification_data, calibration),
+        )
         if verify and not report.max_difference <= report.tolerance * report.output_scale:
             raise ExportError(
                 f"the {format} artifact differs from the Keras model by "
                 f"{report.max_difference:.3e} (output scale {report.output_scale:.3e}, "
                 f"tolerance {report.tolerance:.1e} x scale); nothing was written to {path}"
             )
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        os.replace(partial, path)
-        report.path = path
-        return report
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    report.path = path
+    return report
 
 
 def _backend(format):
@@ -140,11 +157,16 @@ def _report(model, backend, path, format, quantize, batch_size, verify, images):
     else:
         difference = agreement = float("nan")
     return ExportReport(
-        path=path, format=format, size_bytes=_size(path),
+        path=path,
+        format=format,
+        size_bytes=_size(path),
         operators=dict(collections.Counter(backend.operators(path)).most_common()),
-        max_difference=difference, tolerance=TOLERANCES[quantize],
-        output_scale=max(1.0, float(np.abs(expected).max())), top1_agreement=agreement,
-        quantize=quantize, batch_size=batch_size,
+        max_difference=difference,
+        tolerance=TOLERANCES[quantize],
+        output_scale=max(1.0, float(np.abs(expected).max())),
+        top1_agreement=agreement,
+        quantize=quantize,
+        batch_size=batch_size,
     )
 
 
@@ -156,18 +178,22 @@ def in_batches(run, images, batch_size):
         return np.asarray(run(images))
     outputs = []
     for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]),
-                                                 np.float32)])
-        outputs.append(np.asarray(run(padded))[:len(chunk)])
+        chunk = images[start : start + batch_size]
+        padded = np.concatenate(
+            [chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]), np.float32)]
+        )
+        outputs.append(np.asarray(run(padded))[: len(chunk)])
     return np.concatenate(outputs)
 
 
 def _size(path):
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(root, name))
-               for root, _, names in os.walk(path) for name in names)
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
 
 
 def _batch_size(model, format, batch_size):
@@ -176,21 +202,28 @@ def _batch_size(model, format, batch_size):
 
         shuffles = any(isinstance(layer, ChannelShuffle) for layer in model.layers)
         return 1 if format == "tflite" and shuffles else None
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ValueError("`batch_size` must be None (dynamic), a positive integer or 'auto'. "
-                         f"Received: batch_size={batch_size!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(
+            "`batch_size` must be None (dynamic), a positive integer or 'auto'. "
+            f"Received: batch_size={batch_size!r}"
+        )
     return batch_size
 
 
 def _input_shape(model):
     if len(model.inputs) != 1:
-        raise ValueError(f"Only single-input models are exported. Received: a model with "
-                         f"{len(model.inputs)} inputs")
+        raise ValueError(
+            f"Only single-input models are exported. Received: a model with "
+            f"{len(model.inputs)} inputs"
+        )
     shape = tuple(model.inputs[0].shape[1:])
     if None in shape:
-        raise ValueError("Export needs a fixed input size; build the model with "
-                         f"`input_shape=`. Received: input shape {shape}")
+        raise ValueError(
+            "Export needs a fixed input size; build the model with "
+            f"`input_shape=`. Received: input shape {shape}"
+        )
     return shape
 
 
@@ -205,15 +238,21 @@ def _as_batches(model, data, name):
     """`data` as a list of float32 arrays shaped like the model's input, or None."""
     if data is None:
         return None
-    batches = [np.asarray(data, dtype=np.float32)] if hasattr(data, "shape") else [
-        np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch, dtype=np.float32)
-        for batch in data
-    ]
+    batches = (
+        [np.asarray(data, dtype=np.float32)]
+        if hasattr(data, "shape")
+        else [
+            np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch, dtype=np.float32)
+            for batch in data
+        ]
+    )
     shape = _input_shape(model)
     for batch in batches:
         if batch.ndim != 4 or batch.shape[1:] != shape:
-            raise ValueError(f"`{name}` must hold images shaped (N, {', '.join(map(str, shape))})."
-                             f" Received: a batch of shape {batch.shape}")
+            raise ValueError(
+                f"`{name}` must hold images shaped (N, {', '.join(map(str, shape))})."
+                f" Received: a batch of shape {batch.shape}"
+            )
     return batches
 
 

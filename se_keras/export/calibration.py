@@ -17,13 +17,17 @@ def images(model, preprocess, source="digits", count=200, held_out=4):
         except ImportError as error:
             source = f'random (the digits need `pip install "se-keras[data]"`: {error})'
         else:
+
             def take(split, n):
                 batches = data.make_dataset("digits", split, size, n, preprocess, training=False)
                 return next(iter(batches))[0].numpy()
 
-            return (take("train", count), take("test", held_out),
-                    f"{count} images of the bundled digits dataset (verified on {held_out} "
-                    "test images)")
+            return (
+                take("train", count),
+                take("test", held_out),
+                f"{count} images of the bundled digits dataset (verified on {held_out} "
+                "test images)",
+            )
     rgb = np.random.default_rng(0).uniform(0, 255, (count + held_out, size, size, 3))
     preprocessed = np.asarray(preprocess(rgb.astype("float32")))
     return preprocessed[:count], preprocessed[count:], f"{count} random images ({source})"

@@ -11,21 +11,28 @@ def convert(model, path, opset, batch_size=None):
     """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check)."""
     try:
         import onnx
-        import tf2onnx  # noqa: F401  (model.export needs it; fail early with the hint)
+        import tf2onnx
     except ImportError:
-        raise ImportError('ONNX export needs tf2onnx and onnx: pip install "se-keras[export]"') \
-            from None
+        raise ImportError(
+            'ONNX export needs tf2onnx and onnx: pip install "se-keras[export]"'
+        ) from None
     from se_keras.export import input_spec
 
     if not isinstance(opset, int) or not 13 <= opset <= 18:
-        raise ValueError(f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
-                         f"). Received: opset={opset!r}")
-    with direct_grouped_convolutions(model), nchw_channel_scales(model), \
-            warnings.catch_warnings():
+        raise ValueError(
+            f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
+            f"). Received: opset={opset!r}"
+        )
+    with direct_grouped_convolutions(model), nchw_channel_scales(model), warnings.catch_warnings():
         # Keras' numpy-2 shim for tf2onnx probes the removed `np.object` (FutureWarning).
         warnings.simplefilter("ignore", FutureWarning)
-        model.export(path, format="onnx", input_signature=[input_spec(model, batch_size)],
-                     opset_version=opset, verbose=False)
+        model.export(
+            path,
+            format="onnx",
+            input_signature=[input_spec(model, batch_size)],
+            opset_version=opset,
+            verbose=False,
+        )
     onnx.checker.check_model(path, full_check=True)
     wrapped = [op for op in operators(path) if op.endswith("PartitionedCall")]
     if wrapped:
@@ -48,14 +55,21 @@ def direct_grouped_convolutions(model):
     def direct(layer):
         def convolution_op(inputs, kernel):
             return tf.nn.convolution(
-                inputs, kernel, strides=list(layer.strides), padding=layer.padding.upper(),
+                inputs,
+                kernel,
+                strides=list(layer.strides),
+                padding=layer.padding.upper(),
                 dilations=list(layer.dilation_rate),
                 data_format="NHWC" if layer.data_format == "channels_last" else "NCHW",
             )
+
         return convolution_op
 
-    grouped = [layer for layer in _all_layers(model)
-               if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
+    grouped = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1
+    ]
     return _shadowed(grouped, "convolution_op", direct)
 
 
@@ -79,10 +93,16 @@ def nchw_channel_scales(model):
             gate = ops.reshape(layer.excitation(inputs), (-1, layer.channels) + (1,) * (rank - 2))
             x = ops.transpose(inputs, (0, rank - 1, *range(1, rank - 1))) * gate
             return ops.transpose(x, (0, *range(2, rank), 1))
+
         return call
 
-    layers = [layer for layer in _all_layers(model) if isinstance(layer, SqueezeExcite)
-              and layer.data_format == "channels_last" and layer.pooling is not None]
+    layers = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, SqueezeExcite)
+        and layer.data_format == "channels_last"
+        and layer.pooling is not None
+    ]
     return _shadowed(layers, "call", nchw)
 
 

@@ -14,8 +14,11 @@ def write(model, path, batch_size=None):
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SIGNATURE, lambda images: model(images, training=False),
-                         input_signature=[input_spec(model, batch_size)])
+    archive.add_endpoint(
+        SIGNATURE,
+        lambda images: model(images, training=False),
+        input_signature=[input_spec(model, batch_size)],
+    )
     archive.write_out(path, verbose=False)
     return path
 
@@ -36,5 +39,4 @@ def operators(path):
     signature = load(path)
     graph = signature.graph.as_graph_def()
     bodies = [graph.node] + [function.node_def for function in graph.library.function]
-    return [node.op for nodes in bodies for node in nodes
-            if node.op not in _PLUMBING]
+    return [node.op for nodes in bodies for node in nodes if node.op not in _PLUMBING]

@@ -2,10 +2,11 @@
 one with the LiteRT interpreter (XNNPACK by default)."""
 
 import os
-import tempfile
 import warnings
 
 import numpy as np
+
+from se_keras.utils import files
 
 CALIBRATION_EXAMPLES = 200  # full-integer calibration: the first examples of the data given
 
@@ -22,9 +23,10 @@ def convert(model, path, quantize=None, representative_data=None, batch_size=1):
     import tensorflow as tf
 
     from se_keras.export import saved_model
-    from se_keras.weights.download import atomic_path
 
-    with tempfile.TemporaryDirectory() as folder:
+    # The intermediate SavedModel lives in a staging folder that a killed run's successor
+    # removes (a TemporaryDirectory would stay behind after kill -9).
+    with files.staging_folder() as folder:
         saved_model.write(model, folder, batch_size)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -38,7 +40,7 @@ def convert(model, path, quantize=None, representative_data=None, batch_size=1):
             converter.representative_dataset = _examples(representative_data)
         flatbuffer = converter.convert()
     path = os.path.abspath(path)
-    with atomic_path(path) as partial:
+    with files.atomic_path(path) as partial:
         with open(partial, "wb") as file:
             file.write(flatbuffer)
     return path
@@ -53,6 +55,7 @@ def _examples(batches):
                     return
                 count += 1
                 yield [image[None]]
+
     return generate
 
 
@@ -72,10 +75,16 @@ def interpreter(path, num_threads=None):
         # TFLite's own kernels run them.
         if "XNNPACK" not in str(error):
             raise
-        warnings.warn(f"{path}: XNNPACK could not prepare the graph ({error}); running it "
-                      "with TFLite's builtin kernels")
-        runner = Interpreter(model_path=str(path), num_threads=num_threads,
-                             experimental_op_resolver_type=_no_delegate())
+        warnings.warn(
+            f"{path}: XNNPACK could not prepare the graph ({error}); running it "
+            "with TFLite's builtin kernels",
+            stacklevel=2,
+        )
+        runner = Interpreter(
+            model_path=str(path),
+            num_threads=num_threads,
+            experimental_op_resolver_type=_no_delegate(),
+        )
         runner.allocate_tensors()
     return runner
 
@@ -113,12 +122,16 @@ def _quantize(values, details):
     if not scale:
         return values.astype(details["dtype"])
     info = np.iinfo(details["dtype"])
-    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(details["dtype"])
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(
+        details["dtype"]
+    )
 
 
 def _dequantize(values, details):
     scale, zero_point = details["quantization"]
-    return values.astype(np.float32) if not scale else (values.astype(np.float32) - zero_point) * scale
+    return (
+        values.astype(np.float32) if not scale else (values.astype(np.float32) - zero_point) * scale
+    )
 
 
 def operators(path):

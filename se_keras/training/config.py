@@ -44,7 +44,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             check_positive(name, getattr(self, name))
         if self.image_size and self.image_size < 32:
-            raise ValueError(f"`image_size` must be at least 32. Received: image_size={self.image_size}")
+            raise ValueError(
+                f"`image_size` must be at least 32. Received: image_size={self.image_size}"
+            )
         if self.learning_rate < 0 or self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
             raise ValueError(
                 "learning_rate and weight_decay must be >= 0 and label_smoothing in [0, 1). "

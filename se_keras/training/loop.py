@@ -27,8 +27,15 @@ def fit(model, data, epochs, initial_epoch=0, validation_data=None, callbacks=()
     strategy = multiworker_strategy(model)
     if strategy is None:
         # shuffle=False: the tf.data pipeline shuffles (fit's default would only warn).
-        return model.fit(data, validation_data=validation_data, epochs=epochs, shuffle=False,
-                         initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=verbose)
+        return model.fit(
+            data,
+            validation_data=validation_data,
+            epochs=epochs,
+            shuffle=False,
+            initial_epoch=initial_epoch,
+            callbacks=list(callbacks),
+            verbose=verbose,
+        )
     step = _step_function(strategy, model.train_step)
     test_step = _step_function(strategy, model.test_step)
     average_statistics = _averaging_function(model, strategy)
@@ -37,9 +44,13 @@ def fit(model, data, epochs, initial_epoch=0, validation_data=None, callbacks=()
     if validation_data is not None:
         validation_data = _distribute(strategy, validation_data)
     callbacks = keras.callbacks.CallbackList(
-        list(callbacks), add_history=True, add_progbar=verbose != 0,
-        verbose=1 if verbose == "auto" else verbose, epochs=epochs,
-        steps=steps if steps >= 0 else None, model=model,
+        list(callbacks),
+        add_history=True,
+        add_progbar=verbose != 0,
+        verbose=1 if verbose == "auto" else verbose,
+        epochs=epochs,
+        steps=steps if steps >= 0 else None,
+        model=model,
     )
     model.stop_training = False
     callbacks.on_train_begin()

@@ -104,7 +104,9 @@ def _datasets(config, info):
 
     # Normalise with TensorFlow ops inside tf.data, whatever the Keras backend.
     preprocess = data.normalizer(applications.family_module(config.model).PREPROCESS_MODE)
-    size = config.image_size or (32 if (info.image_side or 224) <= data.pipeline.SMALL_IMAGE else 224)
+    size = config.image_size or (
+        32 if (info.image_side or 224) <= data.pipeline.SMALL_IMAGE else 224
+    )
     # Workers share out each global batch: they must all produce the batches in one order.
     deterministic = config.strategy == "multiworker"
 
@@ -112,13 +114,26 @@ def _datasets(config, info):
         return images, keras.ops.one_hot(labels, info.num_classes)
 
     train = data.make_dataset(
-        config.dataset, "train", size, config.batch_size, preprocess, training=True,
-        seed=config.seed, data_dir=config.data_dir, drop_remainder=True,
+        config.dataset,
+        "train",
+        size,
+        config.batch_size,
+        preprocess,
+        training=True,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        drop_remainder=True,
         deterministic=deterministic,
     ).map(one_hot)
     test = data.make_dataset(
-        config.dataset, "test", size, config.batch_size, preprocess, training=False,
-        data_dir=config.data_dir, deterministic=deterministic,
+        config.dataset,
+        "test",
+        size,
+        config.batch_size,
+        preprocess,
+        training=False,
+        data_dir=config.data_dir,
+        deterministic=deterministic,
     ).map(one_hot)
     return train, test, size
 
@@ -128,7 +143,10 @@ def build_model(config, num_classes, size, steps_per_epoch):
     from se_keras import applications
 
     model = applications.get_model(
-        config.model, weights=None, input_shape=(size, size, 3), classes=num_classes,
+        config.model,
+        weights=None,
+        input_shape=(size, size, 3),
+        classes=num_classes,
         se_ratio=config.se_ratio,
     )
     _compile(model, config, steps_per_epoch)
@@ -137,8 +155,10 @@ def build_model(config, num_classes, size, steps_per_epoch):
 
 def _compile(model, config, steps_per_epoch):
     schedule = WarmupSchedule(
-        config.peak_learning_rate(), config.warmup_epochs * steps_per_epoch,
-        config.epochs * steps_per_epoch, config.schedule,
+        config.peak_learning_rate(),
+        config.warmup_epochs * steps_per_epoch,
+        config.epochs * steps_per_epoch,
+        config.schedule,
     )
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(
@@ -161,7 +181,9 @@ def _uses_tf_distribute(config):
     """XLA-compiled steps cannot place tf.distribute's mirrored variables (TensorFlow's
     "tf.Variable on a different device" limitation): such runs train without XLA."""
     if config.strategy in ("mirrored", "multiworker") and config.jit_compile:
-        warnings.warn(f"--strategy {config.strategy}: training without XLA (jit_compile).")
+        warnings.warn(
+            f"--strategy {config.strategy}: training without XLA (jit_compile).", stacklevel=2
+        )
         return True
     return False
 
@@ -192,8 +214,11 @@ def train(config, output_dir, download=False):
     new_model = functools.partial(build_model, config, info.num_classes, size, steps)
     # The other workers resume from the chief's checkpoint, and write theirs (each save, like
     # every step, has to run on all workers) into a folder dropped at the end.
-    folder = (contextlib.nullcontext(output_dir) if chief
-              else tempfile.TemporaryDirectory(prefix="se-keras-worker-"))
+    folder = (
+        contextlib.nullcontext(output_dir)
+        if chief
+        else tempfile.TemporaryDirectory(prefix="se-keras-worker-")
+    )
     with folder as write_dir:
         return _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model)
 
@@ -211,7 +236,11 @@ def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_mod
             model = new_model()
     if done < config.epochs:
         loop.fit(
-            model, train_data, config.epochs, initial_epoch=done, validation_data=test_data,
+            model,
+            train_data,
+            config.epochs,
+            initial_epoch=done,
+            validation_data=test_data,
             callbacks=[
                 keras.callbacks.CSVLogger(history, append=True),
                 keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")),
@@ -221,8 +250,11 @@ def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_mod
     results = loop.evaluate(model, test_data)
     model.save(os.path.join(write_dir, "model.keras"))
     summary = {
-        "model": config.model, "dataset": config.dataset, "epochs": config.epochs,
-        "test_accuracy": float(results["accuracy"]), "test_top5": float(results["top5"]),
+        "model": config.model,
+        "dataset": config.dataset,
+        "epochs": config.epochs,
+        "test_accuracy": float(results["accuracy"]),
+        "test_top5": float(results["top5"]),
         "exported": {},
     }
     if write_dir != output_dir:
@@ -260,7 +292,9 @@ def plot_curves(history_csv, path):
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in zip(axes, ("loss", "accuracy")):
         for prefix, label in (("", "train"), ("val_", "test")):
-            axis.plot(epochs, [float(row[prefix + metric]) for row in rows], marker="o", label=label)
+            axis.plot(
+                epochs, [float(row[prefix + metric]) for row in rows], marker="o", label=label
+            )
         axis.set(xlabel="epoch", ylabel=metric, title=metric)
         axis.grid(alpha=0.3)
         axis.legend()
@@ -274,8 +308,13 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
     from se_keras import applications, data
 
     info = data.dataset_info(dataset, data_dir)
-    config = TrainConfig(model=model_name, dataset=dataset, batch_size=batch_size,
-                         image_size=image_size, data_dir=data_dir).check()
+    config = TrainConfig(
+        model=model_name,
+        dataset=dataset,
+        batch_size=batch_size,
+        image_size=image_size,
+        data_dir=data_dir,
+    ).check()
     _, test_data, size = _datasets(config, info)
     if str(weights).endswith(".keras"):
         model = keras.saving.load_model(weights)
@@ -285,9 +324,13 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
         )
     # Keras 3 refuses `evaluate` without a loss; whatever the file was compiled with (if at
     # all), the figures are these two metrics.
-    model.compile(loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                           keras.metrics.TopKCategoricalAccuracy(k=5, name="top5")])
+    model.compile(
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
+        ],
+    )
     results = model.evaluate(test_data, return_dict=True, verbose=0)
     return {"top1": float(results["accuracy"]), "top5": float(results["top5"])}
 

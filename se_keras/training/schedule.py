@@ -13,7 +13,10 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak, warmup_steps, total_steps, decay="cosine"):
         self.peak, self.warmup_steps, self.total_steps, self.decay = (
-            float(peak), int(warmup_steps), int(total_steps), decay
+            float(peak),
+            int(warmup_steps),
+            int(total_steps),
+            decay,
         )
 
     def __call__(self, step):
@@ -25,9 +28,15 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if self.decay == "cosine":
             decayed = 0.5 * self.peak * (1 + ops.cos(math.pi * progress))
         else:
-            decayed = self.peak * ops.where(progress < 0.5, 1.0, ops.where(progress < 0.75, 0.1, 0.01))
+            decayed = self.peak * ops.where(
+                progress < 0.5, 1.0, ops.where(progress < 0.75, 0.1, 0.01)
+            )
         return ops.where(step < self.warmup_steps, warmup, decayed)
 
     def get_config(self):
-        return dict(peak=self.peak, warmup_steps=self.warmup_steps,
-                    total_steps=self.total_steps, decay=self.decay)
+        return dict(
+            peak=self.peak,
+            warmup_steps=self.warmup_steps,
+            total_steps=self.total_steps,
+            decay=self.decay,
+        )

@@ -25,5 +25,14 @@ def __getattr__(name):
     raise AttributeError(f"module 'se_keras.tuning' has no attribute {name!r}")
 
 
-__all__ = ["TUNERS", "SEHyperModel", "SearchFailed", "TuneConfig", "TuneResult", "compile_model",
-           "make_tuner", "trial_table", "tune"]
+__all__ = [
+    "TUNERS",
+    "SEHyperModel",
+    "SearchFailed",
+    "TuneConfig",
+    "TuneResult",
+    "compile_model",
+    "make_tuner",
+    "trial_table",
+    "tune",
+]

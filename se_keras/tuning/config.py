@@ -53,7 +53,8 @@ class TuneConfig:
             with open(path) as file:
                 theirs = json.load(file)
             changed = sorted(
-                k for k in set(mine) | set(theirs)
+                k
+                for k in set(mine) | set(theirs)
                 if k not in EXTENDABLE and mine.get(k) != theirs.get(k)
             )
             if changed:
@@ -74,7 +75,9 @@ def parse_fixed(items):
     for item in items or ():
         name, sep, text = item.partition("=")
         if not (sep and name and text):
-            raise ValueError(f"--fix expects NAME=VALUE, e.g. --fix se_ratio=16. Received: --fix {item}")
+            raise ValueError(
+                f"--fix expects NAME=VALUE, e.g. --fix se_ratio=16. Received: --fix {item}"
+            )
         fixed[name] = _number_or_text(text)
     return fixed or None
 

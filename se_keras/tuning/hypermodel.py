@@ -44,8 +44,16 @@ class SEHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(
-        self, input_shape=(32, 32, 3), num_classes=10, models=None, fixed=None, epochs=None,
-        steps_per_epoch=None, jit_compile=True, name=None, tunable=True,
+        self,
+        input_shape=(32, 32, 3),
+        num_classes=10,
+        models=None,
+        fixed=None,
+        epochs=None,
+        steps_per_epoch=None,
+        jit_compile=True,
+        name=None,
+        tunable=True,
     ):
         super().__init__(name=name, tunable=tunable)
         channels_first = keras.config.image_data_format() == "channels_first"
@@ -123,25 +131,37 @@ class SEHyperModel(keras_tuner.HyperModel):
             )
         extra = {}
         if name in space.RESNET_MODELS:
-            extra = dict(se_stages=space.parse_stages(values["se_stages"]),
-                         se_position=values["se_position"])
+            extra = dict(
+                se_stages=space.parse_stages(values["se_stages"]), se_position=values["se_position"]
+            )
         elif "alpha" in values:
             extra = dict(alpha=values["alpha"])
         model = applications.get_model(
-            name, weights=None, input_shape=self.input_shape, classes=self.num_classes,
+            name,
+            weights=None,
+            input_shape=self.input_shape,
+            classes=self.num_classes,
             se_ratio=values["se_ratio"],
-            se_options={"pooling": values["se_pooling"], "gate": values["se_gate"]}, **extra,
+            se_options={"pooling": values["se_pooling"], "gate": values["se_gate"]},
+            **extra,
         )
-        compile_model(model, values["optimizer"], values["learning_rate"], self.epochs,
-                      self.steps_per_epoch, self.jit_compile)
+        compile_model(
+            model,
+            values["optimizer"],
+            values["learning_rate"],
+            self.epochs,
+            self.steps_per_epoch,
+            self.jit_compile,
+        )
         # Create the optimizer's variables now, so that the weights keras-tuner checkpoints
         # (with the optimizer state) load back completely into a freshly built model.
         model.optimizer.build(model.trainable_variables)
         return model
 
 
-def compile_model(model, optimizer, learning_rate, epochs=None, steps_per_epoch=None,
-                  jit_compile=True):
+def compile_model(
+    model, optimizer, learning_rate, epochs=None, steps_per_epoch=None, jit_compile=True
+):
     """The training recipe of `se-keras train` (se_keras.training) at a given peak rate."""
     from se_keras.training.config import TrainConfig
     from se_keras.training.schedule import WarmupSchedule
@@ -163,8 +183,10 @@ def compile_model(model, optimizer, learning_rate, epochs=None, steps_per_epoch=
             f"Received: optimizer={optimizer!r}"
         )
     model.compile(
-        optimizer=optimizer, loss=keras.losses.CategoricalCrossentropy(),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit_compile,
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
     )
 
 

@@ -71,10 +71,20 @@ def _dataset_factory(config, info):
         mode = applications.family_module(model_name).PREPROCESS_MODE
         if mode not in cache:
             preprocess = data.normalizer(mode)
-            common = dict(image_size=config.image_size, batch_size=config.batch_size,
-                          preprocess=preprocess, data_dir=config.data_dir)
-            train = data.make_dataset(config.dataset, "train", training=True, seed=config.seed,
-                                      drop_remainder=True, **common)
+            common = dict(
+                image_size=config.image_size,
+                batch_size=config.batch_size,
+                preprocess=preprocess,
+                data_dir=config.data_dir,
+            )
+            train = data.make_dataset(
+                config.dataset,
+                "train",
+                training=True,
+                seed=config.seed,
+                drop_remainder=True,
+                **common,
+            )
             evaluate = data.make_dataset(config.dataset, split, training=False, **common)
             cache[mode] = (train.map(one_hot), evaluate.map(one_hot))
         return cache[mode]
@@ -107,12 +117,18 @@ def make_tuner(kind, hypermodel, directory, max_trials, max_epochs, seed=0, hype
     """A keras-tuner tuner of `kind` (random, bayesian, hyperband) maximising val_accuracy,
     kept in `directory/search`, reloading the trials already there (overwrite=False)."""
     common = dict(
-        objective=keras_tuner.Objective(OBJECTIVE, "max"), seed=seed,
-        hyperparameters=hyperparameters, directory=directory, project_name=PROJECT,
+        objective=keras_tuner.Objective(OBJECTIVE, "max"),
+        seed=seed,
+        hyperparameters=hyperparameters,
+        directory=directory,
+        project_name=PROJECT,
         overwrite=False,
     )
-    classes = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
-               "hyperband": keras_tuner.Hyperband}
+    classes = {
+        "random": keras_tuner.RandomSearch,
+        "bayesian": keras_tuner.BayesianOptimization,
+        "hyperband": keras_tuner.Hyperband,
+    }
     cls = _reporting(classes[kind])
     # keras-tuner prints "Reloading Tuner from ..." when it resumes; the caller reports that.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -142,13 +158,18 @@ def tune(config, output_dir, download=False, on_trial_end=None):
     config.claim(output_dir)  # only once the search can start: a refused one leaves nothing
     keras.utils.set_random_seed(config.seed)
     hypermodel = _DataHyperModel(
-        _dataset_factory(config, info), input_shape=(config.image_size, config.image_size, 3),
-        num_classes=info.num_classes, models=config.models, fixed=config.fixed,
-        epochs=config.epochs, steps_per_epoch=info.split_sizes["train"] // config.batch_size,
+        _dataset_factory(config, info),
+        input_shape=(config.image_size, config.image_size, 3),
+        num_classes=info.num_classes,
+        models=config.models,
+        fixed=config.fixed,
+        epochs=config.epochs,
+        steps_per_epoch=info.split_sizes["train"] // config.batch_size,
         jit_compile=config.jit_compile,
     )
-    tuner = make_tuner(config.tuner, hypermodel, output_dir, config.max_trials, config.epochs,
-                       config.seed)
+    tuner = make_tuner(
+        config.tuner, hypermodel, output_dir, config.max_trials, config.epochs, config.seed
+    )
     tuner.report = on_trial_end
     try:
         tuner.search(epochs=config.epochs, verbose=0)
@@ -168,17 +189,28 @@ def tune(config, output_dir, download=False, on_trial_end=None):
         )
     model = tuner.load_model(best)  # its best epoch's weights and optimizer state
     _save(model, best, output_dir)
-    return TuneResult(model, best.trial_id, float(best.score), dict(best.hyperparameters.values),
-                      trials, tuner.trials_run, tuner)
+    return TuneResult(
+        model,
+        best.trial_id,
+        float(best.score),
+        dict(best.hyperparameters.values),
+        trials,
+        tuner.trials_run,
+        tuner,
+    )
 
 
 def trial_records(tuner):
     """Every trial in the search, in the order they were created."""
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
     return [
-        {"trial_id": t.trial_id, "status": t.status, "hyperparameters": dict(t.hyperparameters.values),
-         "score": None if t.score is None else float(t.score),
-         "message": _last_line(t.message) if t.message else None}
+        {
+            "trial_id": t.trial_id,
+            "status": t.status,
+            "hyperparameters": dict(t.hyperparameters.values),
+            "score": None if t.score is None else float(t.score),
+            "message": _last_line(t.message) if t.message else None,
+        }
         for t in trials
     ]
 
@@ -191,7 +223,9 @@ def trial_table(trials):
     for t in trials:
         cells = [_cell(t["hyperparameters"].get(name)) for name in names]
         completed = t["status"] == "COMPLETED" and t["score"] is not None
-        rows.append((t["trial_id"], *cells, f"{t['score']:.4f}" if completed else t["status"].lower()))
+        rows.append(
+            (t["trial_id"], *cells, f"{t['score']:.4f}" if completed else t["status"].lower())
+        )
     return rows
 
 
@@ -201,7 +235,9 @@ def progress_line(trial, seconds):
         outcome = f"{OBJECTIVE} {trial.score:.4f}"
     else:
         outcome = f"{trial.status.lower()}: {_last_line(trial.message or '')}"
-    return f"trial {trial.trial_id} ({trial.hyperparameters.get('model')}): {outcome} [{seconds:.0f}s]"
+    return (
+        f"trial {trial.trial_id} ({trial.hyperparameters.get('model')}): {outcome} [{seconds:.0f}s]"
+    )
 
 
 def _cell(value):
@@ -219,8 +255,12 @@ def _save(model, trial, output_dir):
     path = os.path.join(output_dir, BEST_MODEL)
     model.save(path + ".partial.keras")
     os.replace(path + ".partial.keras", path)
-    record = {"trial_id": trial.trial_id, "objective": OBJECTIVE, "score": float(trial.score),
-              "hyperparameters": dict(trial.hyperparameters.values)}
+    record = {
+        "trial_id": trial.trial_id,
+        "objective": OBJECTIVE,
+        "score": float(trial.score),
+        "hyperparameters": dict(trial.hyperparameters.values),
+    }
     path = os.path.join(output_dir, BEST_HYPERPARAMETERS)
     with open(path + ".partial", "w") as file:
         json.dump(record, file, indent=2)

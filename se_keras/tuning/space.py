@@ -36,8 +36,12 @@ CONDITIONAL = {"se_stages": RESNET_MODELS, "se_position": RESNET_MODELS, "alpha"
 NAMES = ("model", *CHOICES, "learning_rate")
 # A fixed value may leave the searched values (any ratio, any width), within what the
 # layer and the builders accept; the SqueezeExcite layer also has a ReLU gate.
-_ALLOWED = {"se_pooling": ("avg", "max"), "se_gate": ("sigmoid", "hard_sigmoid", "tanh", "relu"),
-            "se_position": SE_POSITIONS, "optimizer": OPTIMIZERS}
+_ALLOWED = {
+    "se_pooling": ("avg", "max"),
+    "se_gate": ("sigmoid", "hard_sigmoid", "tanh", "relu"),
+    "se_position": SE_POSITIONS,
+    "optimizer": OPTIMIZERS,
+}
 
 
 def parse_stages(value):
@@ -64,7 +68,8 @@ def check_models(models):
         raise ValueError(
             f"Invalid value for argument `models`: expected names among {list(MODELS)} (the "
             f"registered models that build from {MIN_SIDE}x{MIN_SIDE} inputs"
-            f"{'; not ' + ', '.join(map(repr, wrong)) if wrong else ''}). Received: models={models!r}"
+            f"{'; not ' + ', '.join(map(repr, wrong)) if wrong else ''}). "
+            f"Received: models={models!r}"
         )
     return list(dict.fromkeys(names))
 
@@ -89,7 +94,9 @@ def check_fixed(fixed, models):
     if fixed is None:
         return {}
     if not isinstance(fixed, dict):
-        raise ValueError(f"Invalid value for argument `fixed`: expected a dict. Received: fixed={fixed!r}")
+        raise ValueError(
+            f"Invalid value for argument `fixed`: expected a dict. Received: fixed={fixed!r}"
+        )
     checked = {}
     for name, value in fixed.items():
         if name not in NAMES:

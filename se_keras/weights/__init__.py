@@ -9,9 +9,11 @@ again as `<model>-<tag>-<sha>.npz`, so later loads need neither the network nor 
 import dataclasses
 import os
 import re
+import zipfile
 
 import numpy as np
 
+from se_keras.utils import files
 from se_keras.weights import download
 
 IMAGENET = {
@@ -40,8 +42,9 @@ class WeightsInfo:
 _REGISTRY = {}
 
 
-def register(model_name, tag, origin, sha256, file_name=None, preprocessing=None, top1=None,
-             source=""):
+def register(
+    model_name, tag, origin, sha256, file_name=None, preprocessing=None, top1=None, source=""
+):
     """Register weights for `model_name` so that its builder accepts `weights=tag`.
 
     Args:
@@ -69,10 +72,25 @@ def register(model_name, tag, origin, sha256, file_name=None, preprocessing=None
     origins = (origin,) if isinstance(origin, str) else tuple(origin)
     if not origins or not all(isinstance(o, str) and "://" in o for o in origins):
         raise ValueError(f"`origin` must be a URL or a list of URLs. Received: origin={origin!r}")
-    file_name = file_name or origins[0].rsplit("/", 1)[-1].split("?")[0]
+    name = file_name or origins[0].rsplit("/", 1)[-1].split("?")[0]
+    # The cache holds plain file names: nothing outside it, nothing that names the folder.
+    plain = name not in ("", ".", "..") and os.path.basename(name) == name and "\\" not in name
+    if not plain or name.endswith(".sha256"):
+        argument = f"file_name={file_name!r}" if file_name else f"origin={origin!r}"
+        raise ValueError(
+            "The cached file needs a plain file name (no folders), taken from `file_name` or "
+            f"else from the end of the first `origin`. Received: {argument}"
+        )
+    file_name = name
     _REGISTRY.setdefault(model_name, {})[tag] = WeightsInfo(
-        model_name, tag, file_name, origins, sha256.lower(),
-        dict(preprocessing or IMAGENET), top1, source,
+        model_name,
+        tag,
+        file_name,
+        origins,
+        sha256.lower(),
+        dict(preprocessing or IMAGENET),
+        top1,
+        source,
     )
 
 
@@ -100,14 +118,26 @@ def load(model, model_name, tag, torch_names):
     if info.file_name.endswith(".h5"):
         model.load_weights(download.fetch(info))
         return model
-    converted = os.path.join(
-        download.cache_dir(), f"{model_name}-{tag}-{info.sha256[:8]}.npz"
-    )
-    if not os.path.exists(converted):
+    converted = os.path.join(download.cache_dir(), f"{model_name}-{tag}-{info.sha256[:8]}.npz")
+    arrays = _read_converted(converted)
+    if arrays is None:  # not converted yet, or changed since it was written: convert again
+        download.remove_cached(converted)
         _convert_to_cache(info, torch_names, converted)
-    with np.load(converted, allow_pickle=False) as arrays:
-        torch_checkpoint.assign(model, {tuple(k.split("/")): arrays[k] for k in arrays.files})
+        arrays = _read_converted(converted)
+    torch_checkpoint.assign(model, arrays)
     return model
+
+
+def _read_converted(path):
+    """The arrays of a file written by `_convert_to_cache`, or None when it is missing,
+    changed since it was written (its recorded digest no longer applies) or unreadable."""
+    if download.recorded_digest(path) is None:
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {tuple(k.split("/")): arrays[k] for k in arrays.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def _convert_to_cache(info, torch_names, destination):
@@ -118,9 +148,9 @@ def _convert_to_cache(info, torch_names, destination):
     state_dict = torch_checkpoint.read_state_dict(download.fetch(info))
     reference = applications.get_model(info.model, weights=None)
     converted = torch_checkpoint.convert(reference, state_dict, torch_names)
-    with download.atomic_path(destination) as partial:
-        with open(partial, "wb") as file:
-            np.savez(file, **{f"{layer}/{name}": v for (layer, name), v in converted.items()})
+    with files.atomic_path(destination) as partial, open(partial, "wb") as file:
+        np.savez(file, **{f"{layer}/{name}": v for (layer, name), v in converted.items()})
+    download.record_digest(destination)
 
 
 _CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
@@ -134,17 +164,28 @@ for _name, _file, _top1, _mirror in (
     ("senet154", "senet154-c7b49a05.pth", 81.30, "v0.1-cadene/"),
 ):
     register(
-        _name, "imagenet", origin=(_CADENE + _file, _TIMM + _mirror + _file),
-        sha256=_file[-12:-4], top1=_top1,
+        _name,
+        "imagenet",
+        origin=(_CADENE + _file, _TIMM + _mirror + _file),
+        sha256=_file[-12:-4],
+        top1=_top1,
         source="authors' Caffe weights, PyTorch port (Cadene/pretrained-models.pytorch)",
     )
 # SE-ResNet-18/34 were trained by timm (legacy senet.py), not released by the authors.
 register(
-    "se_resnet18", "imagenet", origin=_TIMM + "v0.1-weights/seresnet18-4bb0ce65.pth",
-    sha256="4bb0ce65", top1=71.74, preprocessing={**IMAGENET, "interpolation": "bicubic"},
+    "se_resnet18",
+    "imagenet",
+    origin=_TIMM + "v0.1-weights/seresnet18-4bb0ce65.pth",
+    sha256="4bb0ce65",
+    top1=71.74,
+    preprocessing={**IMAGENET, "interpolation": "bicubic"},
     source="timm (legacy_seresnet18)",
 )
 register(
-    "se_resnet34", "imagenet", origin=_TIMM + "v0.1-weights/seresnet34-a4004e63.pth",
-    sha256="a4004e63", top1=74.79, source="timm (legacy_seresnet34)",
+    "se_resnet34",
+    "imagenet",
+    origin=_TIMM + "v0.1-weights/seresnet34-a4004e63.pth",
+    sha256="a4004e63",
+    top1=74.79,
+    source="timm (legacy_seresnet34)",
 )

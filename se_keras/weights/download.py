@@ -1,12 +1,17 @@
-"""Download into the Keras cache with hash checks; a failure leaves nothing behind."""
+"""Download into the Keras cache with hash checks; a failure leaves nothing behind.
 
-import contextlib
+Every cached file is checked before it is used. The sha256 of a file that was checked is
+recorded beside it (`<file>.sha256`, with its size and modification time), so a later use
+re-hashes it only when the file has changed since.
+"""
+
 import hashlib
+import json
 import os
-import shutil
-import tempfile
 
 import keras
+
+from se_keras.utils.files import atomic_path
 
 MIRROR_VARIABLE = "SE_KERAS_WEIGHTS_URL"
 
@@ -20,18 +25,6 @@ def cache_dir():
     path = os.path.join(home, "models", "se_keras")
     os.makedirs(path, exist_ok=True)
     return path
-
-
-@contextlib.contextmanager
-def atomic_path(destination):
-    """A temporary path beside `destination`, moved into place only if the block succeeds."""
-    staging = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(destination))
-    try:
-        partial = os.path.join(staging, os.path.basename(destination))
-        yield partial
-        os.replace(partial, destination)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def sha256_of(path):
@@ -56,7 +49,9 @@ class _Unreachable(Exception):
 def _download(url, path):
     try:
         keras.utils.get_file(
-            fname=os.path.basename(path), origin=url, cache_dir=os.path.dirname(path),
+            fname=os.path.basename(path),
+            origin=url,
+            cache_dir=os.path.dirname(path),
             cache_subdir="",
         )
     except Exception as error:  # get_file raises a bare Exception for HTTP errors
@@ -71,19 +66,64 @@ def _verify(path, info, url):
             f"{info.sha256}{'...' if len(info.sha256) < 64 else ''}: the download is corrupt "
             "or truncated, or the server holds another file. Nothing was cached."
         )
+    return digest
+
+
+def record_digest(path, digest=None):
+    """Record `path`'s sha256 (computed when not given) beside it; returns the digest."""
+    digest = digest or sha256_of(path)
+    stat = os.stat(path)
+    record = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    with atomic_path(path + ".sha256") as partial, open(partial, "w") as file:
+        json.dump(record, file)
+    return digest
+
+
+def recorded_digest(path):
+    """The sha256 recorded for `path`, or None when there is none or the file changed since."""
+    try:
+        with open(path + ".sha256") as file:
+            record = json.load(file)
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    unchanged = (record.get("size"), record.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
+    return record.get("sha256") if unchanged else None
+
+
+def remove_cached(path):
+    """Remove a cached file and its digest record."""
+    for name in (path, path + ".sha256"):
+        if os.path.lexists(name):
+            os.remove(name)
+
+
+def _cached_and_valid(destination, info):
+    """Whether the cached file is the registered one (hashed only if it changed)."""
+    if not os.path.isfile(destination):
+        return False
+    digest = recorded_digest(destination) or record_digest(destination)
+    return digest.startswith(info.sha256)
 
 
 def fetch(info):
-    """Path of `info`'s file in the cache, downloaded and verified if not there yet."""
+    """Path of `info`'s file in the cache, downloaded and verified if not there yet.
+
+    A cached file that is not the registered one (truncated, swapped, or another
+    registration's file of the same name) is removed and downloaded again."""
     destination = os.path.join(cache_dir(), info.file_name)
-    if os.path.exists(destination):
+    if _cached_and_valid(destination, info):
         return destination
+    remove_cached(destination)
     failures = []
     for url in origins(info):
         try:
             with atomic_path(destination) as partial:
                 _download(url, partial)
-                _verify(partial, info, url)
+                digest = _verify(partial, info, url)
+            record_digest(destination, digest)
             return destination
         except _Unreachable as error:
             failures.append(str(error))
