@@ -1,11 +1,12 @@
 """What every family shares: the keras.applications argument contract, input, head, weights."""
 
+import numbers
 import os
 
 import keras
 from keras import layers
 
-from se_keras.utils.validation import check_choice, check_positive
+from se_keras.utils.validation import check_bool, check_choice, check_positive
 
 BN_EPSILON = 1e-5  # the released (PyTorch / Caffe) models; Keras' default is 1e-3
 BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 in Keras' convention
@@ -66,6 +67,9 @@ def validate_arguments(weights, include_top, classes, pooling, has_pretrained, m
             f'If using `weights="{weights}"` with `include_top=True`, `classes` should be '
             f"1000. Received: classes={classes}"
         )
+    check_bool("include_top", include_top)
+    if include_top:
+        check_positive("classes", classes)
     check_choice("pooling", pooling, (None, "avg", "max"))
 
 
@@ -73,11 +77,12 @@ def se_layer_options(se_ratio, se_options, **defaults):
     """Checked `SqueezeExcite` arguments for every SE block of a model, or None when
     `se_ratio` is None (the plain network). `se_options` may override `defaults`."""
     if se_options is not None and (
-        not isinstance(se_options, dict) or {"ratio", "name"} & set(se_options)
+        not isinstance(se_options, dict) or {"ratio", "name", "data_format"} & set(se_options)
     ):
         raise ValueError(
             "`se_options` must be a dict of SqueezeExcite arguments other than `ratio` (use "
-            f"`se_ratio`) and `name`. Received: se_options={se_options!r}"
+            "`se_ratio`), `name` and `data_format` (the model's, from "
+            f"`keras.config.image_data_format()`). Received: se_options={se_options!r}"
         )
     if se_ratio is None:
         return None
@@ -89,17 +94,38 @@ def _is_file(value):
     return isinstance(value, (str, os.PathLike)) and os.path.isfile(value)
 
 
-def obtain_input_shape(input_shape, default_size, min_size, require_flatten, weights):
-    """Resolve and check `input_shape` the way keras.applications does."""
+def _dimension(value):
+    return value is None or (
+        isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+    )
+
+
+def obtain_input_shape(
+    input_shape, default_size, min_size, require_flatten, weights, input_tensor=None
+):
+    """Resolve and check `input_shape` the way keras.applications does; an `input_tensor`'s
+    own shape gets the same size and channel checks."""
     channels_first = keras.config.image_data_format() == "channels_first"
     pretrained = isinstance(weights, str) and not _is_file(weights)
     if input_shape is not None:
-        input_shape = tuple(input_shape)
-        if len(input_shape) != 3:
+        if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3 or not all(
+            _dimension(d) for d in input_shape
+        ):
             raise ValueError(
-                "`input_shape` must be a tuple of three integers. "
-                f"Received: input_shape={input_shape}"
+                "`input_shape` must be a tuple of three positive integers (None for a "
+                f"variable spatial size). Received: input_shape={input_shape!r}"
             )
+        input_shape = tuple(input_shape)
+    if input_tensor is not None and input_shape is None:
+        shape = tuple(getattr(input_tensor, "shape", ()))[1:]
+        if len(shape) == 3 and all(_dimension(d) for d in shape):
+            # Checked as an input_shape would be, but the model's shape stays the tensor's.
+            try:
+                obtain_input_shape(shape, default_size, min_size, False, weights)
+            except ValueError as error:
+                raise ValueError(
+                    str(error).replace("Received: input_shape=", "Received: input_tensor.shape=")
+                ) from None
     default_channels = 3
     if input_shape is not None and not pretrained:
         default_channels = input_shape[0] if channels_first else input_shape[-1]

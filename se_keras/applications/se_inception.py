@@ -113,6 +113,24 @@ class InceptionSpec:
     bn_momentum: float = 0.99
     act_suffix: str = "_ac"  # name of a named unit's ReLU: `name + act_suffix`
     base: str = None  # keras.applications builder serving weights="imagenet_base"
+    # Input sides that build, as (modulus, first, last): sides n with n % modulus in
+    # first..last (cyclically); empty: any side >= min_size.
+    sides: tuple = ()
+
+    def check_sides(self, shape, model_name):
+        if not self.sides:
+            return
+        modulus, first, last = self.sides
+        spatial = shape[1:] if keras.config.image_data_format() == "channels_first" else shape[:2]
+        if all(n is None or (n - first) % modulus <= last - first for n in spatial):
+            return
+        examples = ", ".join(f"{modulus * k + first}-{modulus * k + last}" for k in (4, 7, 8))
+        raise ValueError(
+            f"{model_name} builds only from input sides n with n mod {modulus} in "
+            f"{first % modulus}..{last % modulus} (cyclically; e.g. {examples}): its two "
+            "stride-2 modules concatenate a ceil-mode pool with stride-2 convolutions, which "
+            f"agree only there, as in the authors' Caffe network. Received: input_shape={shape}"
+        )
 
 
 def _c(filters, rows, cols=None, strides=1, padding="same", name=None):
@@ -307,6 +325,8 @@ BN_INCEPTION = InceptionSpec(
     default_size=224,
     min_size=32,
     bn_scale=True,
+    # Both stride-2 modules need an even input: 224 -> 28 -> 14 -> 7, but 123 -> 15.
+    sides=(32, -1, 6),
     bn_epsilon=_builder.BN_EPSILON,
     bn_momentum=_builder.BN_MOMENTUM,
     act_suffix="_relu",
@@ -427,8 +447,10 @@ def build_inception(
         min_size=spec.min_size,
         require_flatten=include_top,
         weights=weights,
+        input_tensor=input_tensor,
     )
     img_input = _builder.model_input(input_tensor, input_shape)
+    spec.check_sides(tuple(img_input.shape[1:]), model_name)
     net = _Network(spec, se)
     x = net.branch(img_input, spec.body, "")
     x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)

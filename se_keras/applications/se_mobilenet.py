@@ -127,7 +127,7 @@ def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
     ):
         input_shape = tuple(input_tensor.shape[1:])
     default_size = 224
-    if input_shape is not None and len(input_shape) == 3:
+    if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
         rows, cols = spatial_size(input_shape)
         if rows == cols and rows in sizes:
             default_size = rows

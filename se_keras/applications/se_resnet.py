@@ -150,7 +150,12 @@ def build_resnet(
     )
     options, stages = _check_se(se_ratio, se_stages, se_position, se_options)
     input_shape = _builder.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
+        input_shape,
+        default_size=224,
+        min_size=32,
+        require_flatten=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
     )
     img_input = _builder.model_input(input_tensor, input_shape)
 

@@ -98,7 +98,12 @@ def build_vgg(
     _check_batch_norm(batch_norm, weights)
     se = _builder.se_layer_options(se_ratio, se_options)
     input_shape = _builder.obtain_input_shape(
-        input_shape, default_size=224, min_size=32, require_flatten=include_top, weights=weights
+        input_shape,
+        default_size=224,
+        min_size=32,
+        require_flatten=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
     )
     img_input = _builder.model_input(input_tensor, input_shape)
     x = img_input

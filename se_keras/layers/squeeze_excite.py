@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from se_keras.utils.validation import check_choice, check_positive
+from se_keras.utils.validation import check_bool, check_choice, check_positive
 
 # None: no squeeze, the paper's ablation (section 6.2): the two FC layers act as 1x1
 # convolutions at every position, so the gate varies over space.
@@ -104,7 +104,7 @@ class SqueezeExcite(keras.layers.Layer):
                 f"Invalid value for argument `activation`: {error}. "
                 f"Received: activation={activation!r}"
             ) from None
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.supports_masking = True
@@ -116,9 +116,9 @@ class SqueezeExcite(keras.layers.Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         channels = input_shape[-1 if self.data_format == "channels_last" else 1]
-        if channels is None:
+        if not channels:
             raise ValueError(
-                "SqueezeExcite needs a known channel dimension. "
+                "SqueezeExcite needs a known, non-zero channel dimension. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
         hidden = self.width or bottleneck_width(channels, self.ratio, self.divisor, self.min_width)

@@ -1,5 +1,6 @@
 """Argument checks whose errors name the argument and the value received."""
 
+import math
 import numbers
 
 
@@ -14,9 +15,24 @@ def check_choice(name, value, choices):
 
 def check_positive(name, value, integer=True):
     kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kind)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         noun = "a positive integer" if integer else "a positive number"
         raise ValueError(
             f"Invalid value for argument `{name}`: expected {noun}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_bool(name, value):
+    # Only a real bool: "no" or 0.5 would otherwise be taken as True.
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected True or False. "
+            f"Received: {name}={value!r}"
         )
     return value
