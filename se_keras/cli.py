@@ -6,18 +6,18 @@ import sys
 
 
 def _model_table(names):
-    import numpy as np
+    """The registry's recorded figures: nothing is built (a test checks them against built
+    models)."""
+    from se_keras import applications
+    from se_keras.utils.flops import format_macs
 
-    from se_keras import applications, weights
-    from se_keras.utils.flops import count_macs, format_macs
-
-    rows = [("model", "input", "parameters", "multiply-adds", "weights")]
+    rows = [("model", "input", "parameters", "multiply-adds", "paper", "weights")]
     for name in names:
-        model = applications.get_model(name, weights=None)
-        params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-        tags = ", ".join(sorted(weights.tags(name))) or "-"
-        size = "x".join(str(d) for d in model.input.shape[1:3])
-        rows.append((name, size, f"{params / 1e6:.2f}M", format_macs(count_macs(model)), tags))
+        entry = applications.entry(name)
+        tags = ", ".join(sorted(applications.tags(name))) or "-"
+        size = f"{entry.default_size}x{entry.default_size}"
+        params = f"{entry.params / 1e6:.2f}M"
+        rows.append((name, size, params, format_macs(entry.macs), entry.paper_macs, tags))
     return rows
 
 
@@ -96,7 +96,9 @@ def _predict_imagenet(args):
 
     is_tag = not os.path.isfile(args.weights)
     preprocessing = (
-        weights.get(args.model, args.weights).preprocessing if is_tag else weights.IMAGENET
+        applications.get_weights(args.model, args.weights).preprocessing
+        if is_tag
+        else weights.IMAGENET
     )
     images = np.stack([imagenet_utils.load_image(path, **preprocessing) for path in args.images])
     model = applications.get_model(args.model, weights=args.weights)
@@ -257,7 +259,7 @@ def cmd_export(args):
 def _model_for_export(args):
     import keras
 
-    from se_keras import applications, weights
+    from se_keras import applications
 
     if args.weights and args.weights.endswith(".keras"):
         if not os.path.isfile(args.weights):
@@ -265,7 +267,7 @@ def _model_for_export(args):
         # Only the network is exported: the training state (optimizer, schedule) is not read.
         return keras.saving.load_model(args.weights, compile=False), args.weights
     released = (
-        "imagenet" in weights.tags(args.model)
+        "imagenet" in applications.tags(args.model)
         and args.classes in (None, 1000)
         and args.input_size is None
     )

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+import se_keras
 from se_keras.applications import base_weights, imagenet_utils, se_inception
 from se_keras.layers import SqueezeExcite
 from se_keras.utils.flops import count_macs
@@ -334,13 +335,15 @@ def test_signature_mirrors_keras_applications(builder):
     ]
 
 
-def test_registry_dict_and_names():
-    assert list(se_inception.MODELS) == [
+def test_registry_entries_and_names():
+    assert [entry.name for entry in se_inception.MODELS] == [
         "se_inception_v3",
         "se_inception_resnet_v2",
         "se_bn_inception",
     ]
-    model = se_inception.MODELS["se_bn_inception"](include_top=False, input_shape=(32, 32, 3))
+    model = se_keras.applications.get_model(
+        "se_bn_inception", include_top=False, input_shape=(32, 32, 3)
+    )
     assert model.name == "se_bn_inception"
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import se_keras
-from se_keras import weights
-from se_keras.applications import imagenet_utils
+from se_keras import applications, weights
+from se_keras.applications import _registry, imagenet_utils
 from se_keras.weights import download
 from tests.conftest import randomize, reference_outputs
 
@@ -50,7 +50,7 @@ def isolated(monkeypatch, tmp_path):
     """A private Keras cache and registry for one test."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.delenv(download.MIRROR_VARIABLE, raising=False)
-    monkeypatch.setattr(weights, "_REGISTRY", {k: dict(v) for k, v in weights._REGISTRY.items()})
+    monkeypatch.setattr(_registry, "_WEIGHTS", {k: dict(v) for k, v in _registry._WEIGHTS.items()})
     return tmp_path
 
 
@@ -72,7 +72,9 @@ def _cache_files():
 
 def test_registered_weights_download_convert_and_cache(served):
     ref, server, sha = served
-    weights.register("se_resnet50", "test", origin=f"{server.url}/se_resnet50-test.pth", sha256=sha)
+    applications.register_weights(
+        "se_resnet50", "test", origin=f"{server.url}/se_resnet50-test.pth", sha256=sha
+    )
     images = np.random.default_rng(0).standard_normal((2, 224, 224, 3), dtype=np.float32)
     expected = reference_outputs(ref, images)
 
@@ -99,7 +101,7 @@ def test_registered_weights_download_convert_and_cache(served):
 
 def test_mirror_variable_replaces_the_origin(served, monkeypatch):
     _, server, sha = served
-    weights.register(
+    applications.register_weights(
         "se_resnet50",
         "test",
         origin="http://127.0.0.1:9/nowhere/se_resnet50-test.pth",
@@ -113,7 +115,7 @@ def test_mirror_variable_replaces_the_origin(served, monkeypatch):
 def test_hash_mismatch_fails_and_caches_nothing(served):
     _, server, sha = served
     wrong = "0" * 64
-    weights.register(
+    applications.register_weights(
         "se_resnet50", "test", origin=f"{server.url}/se_resnet50-test.pth", sha256=wrong
     )
     with pytest.raises(download.DownloadError, match=f"has sha256 {sha}, expected {wrong}"):
@@ -123,7 +125,7 @@ def test_hash_mismatch_fails_and_caches_nothing(served):
 
 def test_truncated_download_fails_and_caches_nothing(served):
     _, server, sha = served
-    weights.register(
+    applications.register_weights(
         "se_resnet50", "test", origin=f"{server.url}/truncated/se_resnet50-test.pth", sha256=sha
     )
     with pytest.raises(download.DownloadError, match="retrieval incomplete|sha256"):
@@ -134,7 +136,7 @@ def test_truncated_download_fails_and_caches_nothing(served):
 def test_404_names_url_and_mirror_variable(served):
     _, server, sha = served
     url = f"{server.url}/missing.pth"
-    weights.register("se_resnet50", "test", origin=url, sha256=sha)
+    applications.register_weights("se_resnet50", "test", origin=url, sha256=sha)
     with pytest.raises(download.DownloadError, match="404") as error:
         se_keras.applications.SEResNet50(weights="test")
     assert url in str(error.value) and download.MIRROR_VARIABLE in str(error.value)
@@ -147,11 +149,14 @@ def test_builtin_registry_matches_the_released_files():
         ("se_resnext101", "se_resnext101_32x4d-3b2fe3d8.pth", 80.24),
         ("senet154", "senet154-c7b49a05.pth", 81.30),
     ]:
-        info = weights.get(name, "imagenet")
+        info = applications.get_weights(name, "imagenet")
         assert (info.file_name, info.sha256, info.top1) == (file_name, file_name[-12:-4], top1)
         assert info.preprocessing["mean"] == (0.485, 0.456, 0.406)
-    for name in se_keras.applications.se_resnet.MODELS:
-        assert "imagenet" in weights.tags(name)
+    assert applications.list_models(pretrained=True) == [
+        entry.name for entry in applications.se_resnet.MODELS
+    ]
+    for name in applications.list_models(pretrained=True):
+        assert "imagenet" in applications.tags(name)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +176,7 @@ def test_register_rejects_bad_arguments(isolated, kwargs, message):
         model_name="se_resnet50", tag="t", origin="http://127.0.0.1/x.pth", sha256="ab" * 4
     )
     with pytest.raises(ValueError, match=message):
-        weights.register(**{**arguments, **kwargs})
+        applications.register_weights(**{**arguments, **kwargs})
 
 
 def test_imagenet_weights_need_1000_classes():
@@ -293,7 +298,9 @@ def test_staging_folders_of_killed_processes_are_removed(small_files):
 
 def test_a_corrupt_converted_cache_is_rebuilt(served):
     ref, server, sha = served
-    weights.register("se_resnet50", "test", origin=f"{server.url}/se_resnet50-test.pth", sha256=sha)
+    applications.register_weights(
+        "se_resnet50", "test", origin=f"{server.url}/se_resnet50-test.pth", sha256=sha
+    )
     model = se_keras.applications.SEResNet50(weights="test", classifier_activation=None)
     converted = os.path.join(download.cache_dir(), f"se_resnet50-test-{sha[:8]}.npz")
     with open(converted, "r+b") as file:

@@ -6,6 +6,9 @@ import os
 import keras
 from keras import layers
 
+from se_keras import weights as weights_lib
+from se_keras.applications import _registry, base_weights
+from se_keras.convert import torch_checkpoint
 from se_keras.utils.validation import check_bool, check_choice, check_positive
 
 BN_EPSILON = 1e-5  # the released (PyTorch / Caffe) models; Keras' default is 1e-3
@@ -44,9 +47,10 @@ def conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True, depthwise=F
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def validate_arguments(weights, include_top, classes, pooling, has_pretrained, model_name):
+def validate_arguments(weights, include_top, classes, pooling, model_name):
     """The keras.applications checks, plus a refusal of unknown `pooling` values (which
-    keras.applications ignores). `has_pretrained` is the set of tags `weights` may name."""
+    keras.applications ignores). `weights` may name any of the model's registered tags."""
+    has_pretrained = _registry.tags(model_name)
     is_tag = isinstance(weights, str) and weights in has_pretrained and not _is_file(weights)
     if weights == "imagenet" and not is_tag:
         hint = " or ".join(repr(t) for t in sorted(has_pretrained)) or "None"
@@ -108,8 +112,10 @@ def obtain_input_shape(
     channels_first = keras.config.image_data_format() == "channels_first"
     pretrained = isinstance(weights, str) and not _is_file(weights)
     if input_shape is not None:
-        if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3 or not all(
-            _dimension(d) for d in input_shape
+        if (
+            not isinstance(input_shape, (tuple, list))
+            or len(input_shape) != 3
+            or not all(_dimension(d) for d in input_shape)
         ):
             raise ValueError(
                 "`input_shape` must be a tuple of three positive integers (None for a "
@@ -194,18 +200,17 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
     function returning that network with its ImageNet weights, and how its layers match
     ours (`base_weights.copy_weights`); it serves `weights="imagenet_base"`.
     """
-    from se_keras.applications import base_weights
-
     if weights is None:
         return model
-    if weights == base_weights.BASE_TAG and base is not None:
+    if weights == _registry.BASE_TAG and base is not None:
         build, match = base
         base_weights.copy_weights(base_weights.build_base(build), model, match)
         return model
     if not _is_file(weights):
-        from se_keras import weights as registry
-
-        return registry.load(model, model_name, weights, torch_names)
+        info = _registry.get_weights(model_name, weights)
+        return weights_lib.load(
+            model, info, torch_names, lambda: _registry.get_model(model_name, weights=None)
+        )
     path = os.fspath(weights)
     if path.endswith((".pth", ".pt", ".bin", ".safetensors")):
         if torch_names is None:
@@ -214,8 +219,6 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
                 "SE-ResNet family has one: the authors' and timm's legacy layout); give a "
                 f"Keras `.weights.h5` file instead. Received: weights={path!r}"
             )
-        from se_keras.convert import torch_checkpoint
-
         torch_checkpoint.load_into(model, path, torch_names)
     else:
         try:

@@ -10,9 +10,8 @@ the base's layers in the base's order.
 import os
 import re
 
+from se_keras.applications._registry import BASE_TAG
 from se_keras.layers import SqueezeExcite
-
-BASE_TAG = "imagenet_base"
 
 
 class BaseWeightsUnavailable(OSError):

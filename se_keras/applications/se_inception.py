@@ -24,7 +24,8 @@ import dataclasses
 import keras
 from keras import layers
 
-from se_keras.applications import _builder, base_weights, imagenet_utils
+from se_keras.applications import _builder, imagenet_utils
+from se_keras.applications._registry import ModelEntry
 from se_keras.layers import SqueezeExcite
 
 
@@ -436,10 +437,7 @@ def build_inception(
     se_ratio,
     se_options,
 ):
-    from se_keras import weights as registry
-
-    tags = registry.tags(model_name) | ({base_weights.BASE_TAG} if spec.base else set())
-    _builder.validate_arguments(weights, include_top, classes, pooling, tags, model_name)
+    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     se = _builder.se_layer_options(se_ratio, se_options)
     input_shape = _builder.obtain_input_shape(
         input_shape,
@@ -570,11 +568,31 @@ SEBNInception = _public_builder(
     "InceptionV3",
 )
 
-MODELS = {
-    "se_inception_v3": SEInceptionV3,
-    "se_inception_resnet_v2": SEInceptionResNetV2,
-    "se_bn_inception": SEBNInception,
-}
+MODELS = (
+    ModelEntry(
+        "se_inception_v3",
+        SEInceptionV3,
+        299,
+        75,
+        2048,
+        25_478_972,
+        5_719_813_088,
+        imagenet_base=True,
+    ),
+    # (*) The paper's Inception-ResNet-v2 is the authors' re-implementation; keras' is larger.
+    ModelEntry(
+        "se_inception_resnet_v2",
+        SEInceptionResNetV2,
+        299,
+        75,
+        1536,
+        64_357_172,
+        13_187_369_056,
+        "11.76G*",
+        imagenet_base=True,
+    ),
+    ModelEntry("se_bn_inception", SEBNInception, 224, 32, 1024, 11_931_622, 2_035_600_832, "2.04G"),
+)
 
 
 PREPROCESS_MODE = "tf"  # what `preprocess_input` does, for tf.data pipelines

@@ -27,10 +27,9 @@ import keras
 from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
+from se_keras.applications._registry import BASE_TAG, ModelEntry
 from se_keras.layers import SqueezeExcite, bottleneck_width
 from se_keras.utils.validation import check_positive
-
-BASE_TAG = "imagenet_base"  # se_keras.applications.base_weights.BASE_TAG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,7 +292,7 @@ def build_mobilenet(
     se_options,
 ):
     spec = SPECS[model_name]
-    _builder.validate_arguments(weights, include_top, classes, pooling, {BASE_TAG}, model_name)
+    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     v1 = model_name == "se_mobilenet"
     check_width("alpha", alpha, 1 / 32 if v1 else None)
     check_positive("depth_multiplier", depth_multiplier)
@@ -441,7 +440,31 @@ SEMobileNetV2.__doc__ = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with
     model_name="se_mobilenet_v2",
 )
 
-MODELS = {"se_mobilenet": SEMobileNet, "se_mobilenet_v2": SEMobileNetV2}
+MODELS = (
+    ModelEntry(
+        "se_mobilenet",
+        SEMobileNet,
+        224,
+        32,
+        1024,
+        params=4_718_044,
+        macs=574_639_104,
+        paper_macs="572M (4.7M params)",
+        imagenet_base=True,
+        searched=True,
+    ),
+    ModelEntry(
+        "se_mobilenet_v2",
+        SEMobileNetV2,
+        224,
+        32,
+        1280,
+        params=4_122_816,
+        macs=305_988_224,
+        imagenet_base=True,
+        searched=True,
+    ),
+)
 
 
 PREPROCESS_MODE = "tf"  # what `preprocess_input` does, for tf.data pipelines

@@ -15,8 +15,10 @@ import re
 from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
+from se_keras.applications._registry import ModelEntry
 from se_keras.layers import SqueezeExcite
 from se_keras.utils.validation import check_choice
+from se_keras.weights import IMAGENET, weights_info
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # base width of conv2_x .. conv5_x
 SE_POSITIONS = ("standard", "pre", "post", "identity")  # also searched by se_keras.tuning
@@ -143,11 +145,7 @@ def build_resnet(
     se_position,
     se_options,
 ):
-    from se_keras import weights as registry
-
-    _builder.validate_arguments(
-        weights, include_top, classes, pooling, registry.tags(model_name), model_name
-    )
+    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     options, stages = _check_se(se_ratio, se_stages, se_position, se_options)
     input_shape = _builder.obtain_input_shape(
         input_shape,
@@ -284,16 +282,77 @@ SEResNeXt101 = _public_builder(
 )
 SENet154 = _public_builder("senet154", "SENet154", "SENet-154", "Hu et al. 2018")
 
-MODELS = {
-    "se_resnet18": SEResNet18,
-    "se_resnet34": SEResNet34,
-    "se_resnet50": SEResNet50,
-    "se_resnet101": SEResNet101,
-    "se_resnet152": SEResNet152,
-    "se_resnext50": SEResNeXt50,
-    "se_resnext101": SEResNeXt101,
-    "senet154": SENet154,
-}
+MODELS = (
+    ModelEntry("se_resnet18", SEResNet18, 224, 32, 512, 11_778_592, 1_815_665_664, searched=True),
+    ModelEntry("se_resnet34", SEResNet34, 224, 32, 512, 21_958_868, 3_666_678_272, searched=True),
+    ModelEntry(
+        "se_resnet50", SEResNet50, 224, 32, 2048, 28_088_024, 3_871_526_912, "3.87G", searched=True
+    ),
+    ModelEntry("se_resnet101", SEResNet101, 224, 32, 2048, 49_326_872, 7_592_800_256, "7.60G"),
+    ModelEntry("se_resnet152", SEResNet152, 224, 32, 2048, 66_821_848, 11_315_286_016, "11.32G"),
+    ModelEntry(
+        "se_resnext50",
+        SEResNeXt50,
+        224,
+        32,
+        2048,
+        27_559_896,
+        4_244_033_536,
+        "4.25G",
+        searched=True,
+    ),
+    ModelEntry("se_resnext101", SEResNeXt101, 224, 32, 2048, 48_955_416, 7_992_602_624, "8.00G"),
+    ModelEntry("senet154", SENet154, 224, 32, 2048, 115_088_984, 20_714_655_744, "20.7G"),
+)
+
+# The authors' Caffe weights in Cadene's PyTorch port (timm mirrors the same files); the
+# SE-ResNet-18/34 files were trained by timm (legacy senet.py), not released by the authors.
+_CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
+_TIMM = "https://github.com/rwightman/pytorch-image-models/releases/download/"
+_AUTHORS = "authors' Caffe weights, PyTorch port (Cadene/pretrained-models.pytorch)"
+
+
+def _released(model_name, file_name, top1, origins, source=_AUTHORS, preprocessing=None):
+    # The published digest prefix is the part of the file name after the last "-".
+    return weights_info(
+        model_name,
+        "imagenet",
+        origins,
+        file_name[-12:-4],
+        top1=top1,
+        source=source,
+        preprocessing=preprocessing,
+    )
+
+
+def _authors(model_name, file_name, top1):
+    origins = (_CADENE + file_name, _TIMM + "v0.1-cadene/" + file_name)
+    return _released(model_name, file_name, top1, origins)
+
+
+WEIGHTS = (
+    _authors("se_resnet50", "se_resnet50-ce0d4300.pth", 77.64),
+    _authors("se_resnet101", "se_resnet101-7e38fcc6.pth", 78.40),
+    _authors("se_resnet152", "se_resnet152-d17c99b7.pth", 78.66),
+    _authors("se_resnext50", "se_resnext50_32x4d-a260b3a4.pth", 79.08),
+    _authors("se_resnext101", "se_resnext101_32x4d-3b2fe3d8.pth", 80.24),
+    _authors("senet154", "senet154-c7b49a05.pth", 81.30),
+    _released(
+        "se_resnet18",
+        "seresnet18-4bb0ce65.pth",
+        71.74,
+        (_TIMM + "v0.1-weights/seresnet18-4bb0ce65.pth",),
+        "timm (legacy_seresnet18)",
+        {**IMAGENET, "interpolation": "bicubic"},
+    ),
+    _released(
+        "se_resnet34",
+        "seresnet34-a4004e63.pth",
+        74.79,
+        (_TIMM + "v0.1-weights/seresnet34-a4004e63.pth",),
+        "timm (legacy_seresnet34)",
+    ),
+)
 
 PREPROCESS_MODE = "torch"  # what `preprocess_input` does, for tf.data pipelines
 preprocess_input = imagenet_utils.preprocess_input

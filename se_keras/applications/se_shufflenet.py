@@ -23,6 +23,7 @@ import math
 from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
+from se_keras.applications._registry import ModelEntry
 from se_keras.applications.se_mobilenet import (
     check_width,
     resolve_input_shape,
@@ -172,7 +173,7 @@ def build_shufflenet(
     se_options,
 ):
     spec = SPECS[model_name]
-    _builder.validate_arguments(weights, include_top, classes, pooling, set(), model_name)
+    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     if spec.version == 1:
         _check_no_bool("groups", groups, tuple(V1_WIDTHS))
         check_width("alpha", alpha)
@@ -311,7 +312,29 @@ SEShuffleNetV2.__doc__ = """Instantiates SE-ShuffleNetV2 (Ma et al. 2018, with S
     default_name="se_shufflenet_v2_<alpha>",
 )
 
-MODELS = {"se_shufflenet": SEShuffleNet, "se_shufflenet_v2": SEShuffleNetV2}
+MODELS = (
+    ModelEntry(
+        "se_shufflenet",
+        SEShuffleNet,
+        224,
+        32,
+        960,
+        params=2_484_533,
+        macs=141_279_216,
+        paper_macs="142M (2.4M params)",
+        searched=True,
+    ),
+    ModelEntry(
+        "se_shufflenet_v2",
+        SEShuffleNetV2,
+        224,
+        32,
+        1024,
+        params=2_321_184,
+        macs=145_766_856,
+        searched=True,
+    ),
+)
 
 # No weights were released for ShuffleNet; the zoo's ImageNet normalisation (RGB / 255, then
 # mean/std), which torchvision's ShuffleNetV2 weights also use, is the natural default.

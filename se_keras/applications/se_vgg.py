@@ -22,6 +22,7 @@ import keras
 from keras import layers
 
 from se_keras.applications import _builder, base_weights, imagenet_utils
+from se_keras.applications._registry import ModelEntry
 from se_keras.layers import SqueezeExcite
 
 
@@ -90,11 +91,8 @@ def build_vgg(
     batch_norm,
     se_options,
 ):
-    from se_keras import weights as registry
-
     spec = SPECS[model_name]
-    tags = registry.tags(model_name) | {base_weights.BASE_TAG}
-    _builder.validate_arguments(weights, include_top, classes, pooling, tags, model_name)
+    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     _check_batch_norm(batch_norm, weights)
     se = _builder.se_layer_options(se_ratio, se_options)
     input_shape = _builder.obtain_input_shape(
@@ -201,7 +199,20 @@ def _public_builder(model_name, function_name, title):
 SEVGG16 = _public_builder("se_vgg16", "SEVGG16", "SE-VGG-16")
 SEVGG19 = _public_builder("se_vgg19", "SEVGG19", "SE-VGG-19")
 
-MODELS = {"se_vgg16": SEVGG16, "se_vgg19": SEVGG19}
+MODELS = (
+    ModelEntry(
+        "se_vgg16",
+        SEVGG16,
+        224,
+        32,
+        512,
+        138_588_336,
+        15_497_585_664,
+        "15.48G (with BN)",
+        imagenet_base=True,
+    ),
+    ModelEntry("se_vgg19", SEVGG19, 224, 32, 512, 143_973_120, 19_662_066_688, imagenet_base=True),
+)
 
 PREPROCESS_MODE = "caffe"  # what `preprocess_input` does, for tf.data pipelines
 

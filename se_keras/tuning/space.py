@@ -5,16 +5,20 @@ Nothing here needs keras-tuner: the CLI checks its options with these before any
 
 import numbers
 
+from se_keras import applications
+from se_keras.applications import se_resnet
 from se_keras.applications.se_resnet import SE_POSITIONS
 from se_keras.applications.se_shufflenet import V2_WIDTHS
 from se_keras.training.config import OPTIMIZERS
 from se_keras.utils.validation import check_choice, check_positive
 
-# Registered models suited to small inputs: their builders accept any side from MIN_SIDE on
-# (the Inception family needs 75 px, SE-ResNet-101/152, SE-ResNeXt-101 and SENet-154 are
-# too heavy to search over).
-RESNET_MODELS = ("se_resnet18", "se_resnet34", "se_resnet50", "se_resnext50")
-MOBILE_MODELS = ("se_mobilenet", "se_mobilenet_v2", "se_shufflenet", "se_shufflenet_v2")
+# The registry's `searched` models: their builders accept any side from MIN_SIDE on (the
+# Inception family needs 75 px, SE-ResNet-101/152, SE-ResNeXt-101 and SENet-154 are too
+# heavy to search over). The ResNet family has the stage and position ablations, the
+# others (the mobile networks) the width `alpha`.
+_SEARCHED = [name for name in applications.list_models() if applications.entry(name).searched]
+RESNET_MODELS = tuple(n for n in _SEARCHED if applications.family_module(n) is se_resnet)
+MOBILE_MODELS = tuple(n for n in _SEARCHED if n not in RESNET_MODELS)
 MODELS = RESNET_MODELS + MOBILE_MODELS
 MIN_SIDE = 32
 

@@ -1,4 +1,6 @@
-"""Pretrained weights: a registry of (model, tag) -> file, and loading by tag.
+"""Pretrained weights, the mechanism: a file's description (`WeightsInfo`), download,
+verification, cache and conversion. Which files exist is declared by the model families
+(`se_keras.applications`); this package knows nothing of them.
 
 A registered file is downloaded once into the Keras cache (`$KERAS_HOME/models/se_keras`,
 default `~/.keras`), checked against its sha256, converted once to Keras layout and cached
@@ -13,6 +15,7 @@ import zipfile
 
 import numpy as np
 
+from se_keras.convert import torch_checkpoint
 from se_keras.utils import files
 from se_keras.weights import download
 
@@ -39,30 +42,10 @@ class WeightsInfo:
     source: str = ""
 
 
-_REGISTRY = {}
-
-
-def register(
+def weights_info(
     model_name, tag, origin, sha256, file_name=None, preprocessing=None, top1=None, source=""
 ):
-    """Register weights for `model_name` so that its builder accepts `weights=tag`.
-
-    Args:
-        model_name: a name from `se_keras.applications.list_models()`.
-        tag: the value users pass as `weights=`.
-        origin: URL of the file (or a list of URLs, tried in order). A PyTorch state dict
-            (`.pth`, `.safetensors`) in the authors' layout is converted; a Keras
-            `.weights.h5` is loaded as it is.
-        sha256: the file's sha256 hex digest (a prefix of at least 8 digits is accepted).
-        file_name: the cached file's name; default: the last part of the URL.
-    """
-    from se_keras import applications
-
-    if model_name not in applications.list_models():
-        raise ValueError(
-            f"Unknown model name; expected one of {applications.list_models()}. "
-            f"Received: model_name={model_name!r}"
-        )
+    """A checked `WeightsInfo` (see `se_keras.applications.register_weights`)."""
     if not isinstance(tag, str) or not tag or os.path.sep in tag:
         raise ValueError(f"`tag` must be a non-empty name without '/'. Received: tag={tag!r}")
     if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{8,64}", sha256.lower()):
@@ -81,11 +64,10 @@ def register(
             "The cached file needs a plain file name (no folders), taken from `file_name` or "
             f"else from the end of the first `origin`. Received: {argument}"
         )
-    file_name = name
-    _REGISTRY.setdefault(model_name, {})[tag] = WeightsInfo(
+    return WeightsInfo(
         model_name,
         tag,
-        file_name,
+        name,
         origins,
         sha256.lower(),
         dict(preprocessing or IMAGENET),
@@ -94,35 +76,26 @@ def register(
     )
 
 
-def tags(model_name):
-    """Tags registered for `model_name` (for example {"imagenet"})."""
-    return set(_REGISTRY.get(model_name, {}))
+def load(model, info, torch_names, build_reference):
+    """Load the weights file `info` into `model`, downloading and converting it once.
 
-
-def get(model_name, tag):
-    """The `WeightsInfo` registered as (`model_name`, `tag`)."""
-    try:
-        return _REGISTRY[model_name][tag]
-    except KeyError:
-        raise ValueError(
-            f"No weights registered as {tag!r} for model {model_name!r}; registered: "
-            f"{sorted(tags(model_name)) or 'none'}. Received: weights={tag!r}"
-        ) from None
-
-
-def load(model, model_name, tag, torch_names):
-    """Load the weights registered as `tag` into `model` (downloading and converting once)."""
-    from se_keras.convert import torch_checkpoint
-
-    info = get(model_name, tag)
+    `build_reference()` builds the full network the checkpoint was saved from: the
+    conversion runs on it once, and any variant of it (headless, another input size) then
+    loads from the cached arrays. `torch_names` maps Keras layer names to checkpoint names.
+    """
     if info.file_name.endswith(".h5"):
         model.load_weights(download.fetch(info))
         return model
-    converted = os.path.join(download.cache_dir(), f"{model_name}-{tag}-{info.sha256[:8]}.npz")
+    if torch_names is None:
+        raise ValueError(
+            f"{info.model} has no PyTorch checkpoint layout to convert {info.file_name} from. "
+            f"Received: weights={info.tag!r}"
+        )
+    converted = os.path.join(download.cache_dir(), f"{info.model}-{info.tag}-{info.sha256[:8]}.npz")
     arrays = _read_converted(converted)
     if arrays is None:  # not converted yet, or changed since it was written: convert again
         download.remove_cached(converted)
-        _convert_to_cache(info, torch_names, converted)
+        _convert_to_cache(info, torch_names, converted, build_reference)
         arrays = _read_converted(converted)
     torch_checkpoint.assign(model, arrays)
     return model
@@ -140,52 +113,10 @@ def _read_converted(path):
         return None
 
 
-def _convert_to_cache(info, torch_names, destination):
+def _convert_to_cache(info, torch_names, destination, build_reference):
     """Convert the downloaded checkpoint on the full reference architecture and cache it."""
-    from se_keras import applications
-    from se_keras.convert import torch_checkpoint
-
     state_dict = torch_checkpoint.read_state_dict(download.fetch(info))
-    reference = applications.get_model(info.model, weights=None)
-    converted = torch_checkpoint.convert(reference, state_dict, torch_names)
+    converted = torch_checkpoint.convert(build_reference(), state_dict, torch_names)
     with files.atomic_path(destination) as partial, open(partial, "wb") as file:
         np.savez(file, **{f"{layer}/{name}": v for (layer, name), v in converted.items()})
     download.record_digest(destination)
-
-
-_CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
-_TIMM = "https://github.com/rwightman/pytorch-image-models/releases/download/"
-for _name, _file, _top1, _mirror in (
-    ("se_resnet50", "se_resnet50-ce0d4300.pth", 77.64, "v0.1-cadene/"),
-    ("se_resnet101", "se_resnet101-7e38fcc6.pth", 78.40, "v0.1-cadene/"),
-    ("se_resnet152", "se_resnet152-d17c99b7.pth", 78.66, "v0.1-cadene/"),
-    ("se_resnext50", "se_resnext50_32x4d-a260b3a4.pth", 79.08, "v0.1-cadene/"),
-    ("se_resnext101", "se_resnext101_32x4d-3b2fe3d8.pth", 80.24, "v0.1-cadene/"),
-    ("senet154", "senet154-c7b49a05.pth", 81.30, "v0.1-cadene/"),
-):
-    register(
-        _name,
-        "imagenet",
-        origin=(_CADENE + _file, _TIMM + _mirror + _file),
-        sha256=_file[-12:-4],
-        top1=_top1,
-        source="authors' Caffe weights, PyTorch port (Cadene/pretrained-models.pytorch)",
-    )
-# SE-ResNet-18/34 were trained by timm (legacy senet.py), not released by the authors.
-register(
-    "se_resnet18",
-    "imagenet",
-    origin=_TIMM + "v0.1-weights/seresnet18-4bb0ce65.pth",
-    sha256="4bb0ce65",
-    top1=71.74,
-    preprocessing={**IMAGENET, "interpolation": "bicubic"},
-    source="timm (legacy_seresnet18)",
-)
-register(
-    "se_resnet34",
-    "imagenet",
-    origin=_TIMM + "v0.1-weights/seresnet34-a4004e63.pth",
-    sha256="a4004e63",
-    top1=74.79,
-    source="timm (legacy_seresnet34)",
-)
