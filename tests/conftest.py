@@ -17,18 +17,6 @@ import pytest  # noqa: E402
 
 from se_keras.convert import reference  # noqa: E402
 
-# Trainable parameter counts of the reference models (torch `parameters()`), DESIGN.md.
-REFERENCE_PARAMS = {
-    "se_resnet50": 28_088_024,
-    "se_resnet101": 49_326_872,
-    "se_resnet152": 66_821_848,
-    "se_resnext50_32x4d": 27_559_896,
-    "se_resnext101_32x4d": 48_955_416,
-    "senet154": 115_088_984,
-}
-# Our registry name for each reference builder.
-OURS = {ref: ours for ours, ref in reference.REFERENCE_BUILDERS.items()}
-
 
 @pytest.fixture(scope="session")
 def senet():
@@ -38,7 +26,3 @@ def senet():
             "The reference needs torch and `pip install --no-deps pretrainedmodels`."
         )
     return module
-
-
-randomize = reference.randomize
-reference_outputs = reference.run

@@ -12,7 +12,7 @@ from PIL import Image
 import se_keras
 from se_keras import cli
 from se_keras.applications import imagenet_utils
-from tests.conftest import randomize, reference_outputs
+from tests.helpers import randomize, reference_outputs
 
 
 @pytest.fixture(scope="module")

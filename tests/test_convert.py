@@ -5,13 +5,12 @@ import pytest
 import torch
 
 import se_keras
-from tests.conftest import randomize
-from tests.test_reference_parity import _basic_block_reference
+from tests.helpers import basic_block_reference, randomize
 
 
 @pytest.fixture(scope="module")
 def state_dict(senet):
-    return randomize(_basic_block_reference(senet)([2, 2, 2, 2]), seed=5).state_dict()
+    return randomize(basic_block_reference(senet)([2, 2, 2, 2]), seed=5).state_dict()
 
 
 def _build(path, **kwargs):
@@ -77,7 +76,7 @@ def test_headless_model_loads_a_full_checkpoint(senet, state_dict, tmp_path):
     path = tmp_path / "full.pth"
     torch.save(state_dict, path)
     model = _build(path, include_top=False, input_shape=(64, 96, 3))
-    ref = _basic_block_reference(senet)([2, 2, 2, 2]).eval()
+    ref = basic_block_reference(senet)([2, 2, 2, 2]).eval()
     ref.load_state_dict(state_dict)
     images = np.random.default_rng(0).standard_normal((1, 64, 96, 3)).astype("float32")
     with torch.no_grad():

@@ -83,7 +83,7 @@ def test_tf_normalizer_matches_each_family_preprocess_input():
     import se_keras
 
     images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
-    for family in se_keras.applications._FAMILIES:
+    for family in se_keras.applications.FAMILIES:
         expected = family.preprocess_input(images.copy())
         got = data.normalizer(family.PREPROCESS_MODE)(tf.constant(images)).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=family.__name__)

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from se_keras import applications, cli, export
-from tests.test_se_mobile import builtin_operators, randomize_batch_norm
+from se_keras.benchmark.realistic import digits_model as train_digits_model
+from se_keras.benchmark.realistic import realistic_model as small_model
+from tests.helpers import (
+    RUNNERS,
+    SUFFIX,
+    builtin_operators,
+    images,
+    run_onnx,
+    run_tflite,
+)
 
 # A model of every family at a small input (default tier); every model at full size is slow.
 SMALL = {
@@ -20,63 +29,6 @@ SMALL = {
     "se_vgg16": 32,
 }
 FLOAT_TOLERANCE = 1e-4
-
-
-def small_model(name, size=None, classes=10, seed=0):
-    options = {"input_shape": (size, size, 3)} if size else {}
-    model = applications.get_model(
-        name, weights=None, classes=classes, classifier_activation=None, **options
-    )
-    randomize_batch_norm(model, seed)
-    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
-        return model
-    # He-scaled kernels keep activations of order one through networks without BatchNorm
-    # (VGG): with Glorot's initialiser its logits are ~1e-8 and a comparison means nothing.
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            fan_in = np.prod(layer.kernel.shape[:-1])
-            layer.kernel.assign(rng.normal(0, np.sqrt(2 / fan_in), layer.kernel.shape))
-    return model
-
-
-def images(model, n=3, seed=1):
-    shape = (n, *model.inputs[0].shape[1:])
-    return np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32")
-
-
-def run_saved_model(path, x):
-    import tensorflow as tf
-
-    signature = tf.saved_model.load(path).signatures["serving_default"]
-    assert [spec.name for spec in signature.structured_input_signature[1].values()] == ["images"]
-    return next(iter(signature(images=tf.constant(x)).values())).numpy()
-
-
-def run_onnx(path, x):
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(None, {"images": x})[0]
-
-
-def run_tflite(path, x):
-    """One example at a time (the float files have batch 1 or a dynamic batch)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=path)
-    runner.allocate_tensors()
-    inputs, outputs = runner.get_input_details()[0], runner.get_output_details()[0]
-    results = []
-    for image in x:
-        runner.set_tensor(inputs["index"], image[None])
-        runner.invoke()
-        results.append(runner.get_tensor(outputs["index"])[0])
-    return np.stack(results)
-
-
-RUNNERS = {"saved_model": run_saved_model, "onnx": run_onnx, "tflite": run_tflite}
-SUFFIX = {"saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
 
 
 def check_every_format(model, folder):
@@ -130,7 +82,7 @@ def check_onnx_graph(path, model):
     ]
 
 
-@pytest.mark.parametrize("name", [n for n in SMALL if n in applications.list_models()])
+@pytest.mark.parametrize("name", sorted(SMALL))
 def test_every_family_exports_and_verifies(name, tmp_path):
     check_every_format(small_model(name, SMALL[name]), str(tmp_path))
 
@@ -141,22 +93,17 @@ def test_every_family_exports_and_verifies(name, tmp_path):
 # from these only in how often a block repeats: they run with `pytest -m exhaustive` (some 45
 # minutes). SE-VGG is left to the default tier (32x32): at 224 its files are 0.5 GB (TFLite,
 # ONNX) and 1 GB (SavedModel) of plain convolutions.
-FULL_SIZE = [
-    name
-    for name in (
-        "se_resnet50",
-        "se_resnext50",
-        "se_inception_v3",
-        "se_mobilenet",
-        "se_shufflenet_v2",
-    )
-    if name in applications.list_models()
-]
+FULL_SIZE = ["se_resnet50", "se_resnext50", "se_inception_v3", "se_mobilenet", "se_shufflenet_v2"]
 FULL_SIZE_CASES = [
     pytest.param(name, marks=pytest.mark.slow if name in FULL_SIZE else pytest.mark.exhaustive)
     for name in applications.list_models()
     if not name.startswith("se_vgg")
 ]
+
+
+def test_tier_lists_name_registered_models():
+    # A renamed or removed model fails here instead of silently leaving a tier.
+    assert set(SMALL) | set(FULL_SIZE) <= set(applications.list_models())
 
 
 @pytest.mark.parametrize("name", FULL_SIZE_CASES)
@@ -390,28 +337,6 @@ def cli_exit_code(argv):
 @pytest.fixture(scope="module")
 def digits_model():
     return train_digits_model()
-
-
-def train_digits_model():
-    """SE-ResNet-18 trained briefly on the bundled digits: (model, calibration images, held-out
-    test images, their labels)."""
-    from se_keras import data
-
-    preprocess = applications.family_module("se_resnet18").preprocess_input
-    train = data.make_dataset("digits", "train", 32, 64, preprocess, training=True, seed=0)
-    test_images, test_labels = next(
-        iter(data.make_dataset("digits", "test", 32, 360, preprocess, training=False))
-    )
-    calibration = np.concatenate([images for images, _ in train.take(4)])
-    keras.utils.set_random_seed(0)
-    model = applications.get_model("se_resnet18", weights=None, input_shape=(32, 32, 3), classes=10)
-    model.compile(
-        optimizer=keras.optimizers.Adam(2e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    model.fit(train, epochs=5, verbose=0)
-    return model, calibration, test_images.numpy(), test_labels.numpy()
 
 
 # Max probability differences; dynamic-range at the exporter's own tolerance

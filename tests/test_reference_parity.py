@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 import se_keras
-from tests.conftest import OURS, REFERENCE_PARAMS, randomize, reference_outputs
+from tests.helpers import (
+    OURS,
+    REFERENCE_PARAMS,
+    basic_block_reference,
+    randomize,
+    reference_outputs,
+)
 
 TOLERANCE = 1e-4  # of the logits' scale
 
@@ -66,46 +72,6 @@ def test_parity_all_reference_models(senet, ref_name, tmp_path):
     _parity(senet, ref_name, tmp_path, non_square=True)
 
 
-def _basic_block_reference(senet):
-    """SE-ResNet-18/34 as in timm's legacy senet.py (the only released weights): the
-    authors' SENet skeleton with a basic unit whose SE follows a ReLU after the second BN."""
-    from torch import nn
-
-    class SEResNetBlock(nn.Module):
-        expansion = 1
-
-        def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, groups=groups, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU()
-            self.se_module = senet.SEModule(planes, reduction=reduction)
-            self.downsample = downsample
-
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            shortcut = x if self.downsample is None else self.downsample(x)
-            return self.relu(self.se_module(out) + shortcut)
-
-    def build(layers):
-        return senet.SENet(
-            SEResNetBlock,
-            layers,
-            groups=1,
-            reduction=16,
-            dropout_p=None,
-            inplanes=64,
-            input_3x3=False,
-            downsample_kernel_size=1,
-            downsample_padding=0,
-        )
-
-    return build
-
-
 @pytest.mark.parametrize(
     "ours, layers",
     [
@@ -114,7 +80,7 @@ def _basic_block_reference(senet):
     ],
 )
 def test_parity_basic_block(senet, ours, layers, tmp_path):
-    ref = randomize(_basic_block_reference(senet)(layers))
+    ref = randomize(basic_block_reference(senet)(layers))
     path = _save(ref, tmp_path)
     images = np.random.default_rng(2).standard_normal((2, 224, 224, 3), dtype=np.float32)
     model = _compare(ours, ref, path, images)
@@ -126,7 +92,7 @@ def test_parity_basic_block(senet, ours, layers, tmp_path):
 def test_safetensors_checkpoint(senet, tmp_path):
     from safetensors.torch import save_file
 
-    ref = randomize(_basic_block_reference(senet)([2, 2, 2, 2]), seed=3)
+    ref = randomize(basic_block_reference(senet)([2, 2, 2, 2]), seed=3)
     path = tmp_path / "reference.safetensors"
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
     images = np.random.default_rng(3).standard_normal((1, 224, 224, 3), dtype=np.float32)

@@ -2,6 +2,7 @@
 layers, against keras.applications, the papers' tables, NumPy and TensorFlow Lite."""
 
 import inspect
+import re
 
 import keras
 import numpy as np
@@ -9,10 +10,12 @@ import pytest
 
 from se_keras.applications import se_mobilenet, se_shufflenet
 from se_keras.applications.base_weights import copy_weights
+from se_keras.benchmark.realistic import randomize_batch_norm
 from se_keras.layers import ChannelShuffle, ChannelSplit, SqueezeExcite
 from se_keras.utils.flops import count_macs
+from tests.helpers import builtin_operators
 
-BUILDERS = {**se_mobilenet.MODELS, **se_shufflenet.MODELS}
+BUILDERS = {entry.name: entry.builder for entry in se_mobilenet.MODELS + se_shufflenet.MODELS}
 KERAS_BASES = {"se_mobilenet": "MobileNet", "se_mobilenet_v2": "MobileNetV2"}
 
 
@@ -22,21 +25,6 @@ def trainable(model):
 
 def images(shape, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32")
-
-
-def randomize_batch_norm(model, seed=0):
-    """Random BatchNorm parameters and moving statistics, so that the inference path is
-    not the identity and outputs stay of order one."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.moving_mean.shape
-            if layer.scale:  # Inception's BatchNorm has no scale
-                layer.gamma.assign(rng.uniform(0.5, 1.5, n))
-            if layer.center:
-                layer.beta.assign(rng.normal(0, 0.2, n))
-            layer.moving_mean.assign(rng.normal(0, 0.2, n))
-            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n))
 
 
 def shuffle_reference(x, groups, axis):
@@ -388,13 +376,6 @@ def run_tflite(content, x, delegates):
     return names, interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
-def builtin_operators():
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    names = {name for name in vars(schema.BuiltinOperator) if name.isupper()}
-    return names - {"CUSTOM", "DELEGATE", "PLACEHOLDER_FOR_GREATER_OP_CODES"}
-
-
 def check_tflite(model_name, expected_ops):
     model = BUILDERS[model_name](input_shape=(96, 96, 3), classes=10, classifier_activation=None)
     randomize_batch_norm(model)
@@ -504,7 +485,14 @@ def test_headless_and_input_tensor(model_name):
     # keras' MobileNet (v1) pads stride-2 layers by one at the end only: 5 -> 2, not 3.
     expected = (2, 2) if model_name == "se_mobilenet" else (2, 3)
     assert features.output.shape[1:3] == expected
-    assert all(layer.name for layer in features.layers)
+    # Every layer has a name given by the builder, none Keras' automatic one (the class
+    # name in snake case, then a counter: `conv2d_3`, `re_lu_7`).
+    for layer in features.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        automatic = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)
+        automatic = re.sub(r"([a-z])([A-Z])", r"\1_\2", automatic).lower()
+        assert not re.fullmatch(rf"{automatic}(_\d+)?", layer.name), layer.name
 
 
 def test_preprocessing():

@@ -13,7 +13,7 @@ import se_keras
 from se_keras import applications, weights
 from se_keras.applications import _registry, imagenet_utils
 from se_keras.weights import download
-from tests.conftest import randomize, reference_outputs
+from tests.helpers import randomize, reference_outputs
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

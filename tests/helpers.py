@@ -1,0 +1,107 @@
+"""Helpers shared by the tests (no test imports another test file): random but realistic
+weights, the authors' reference models, and the export runtimes' own APIs."""
+
+import numpy as np
+
+from se_keras.convert import reference
+
+# Trainable parameter counts of the reference models (torch `parameters()`), DESIGN.md.
+REFERENCE_PARAMS = {
+    "se_resnet50": 28_088_024,
+    "se_resnet101": 49_326_872,
+    "se_resnet152": 66_821_848,
+    "se_resnext50_32x4d": 27_559_896,
+    "se_resnext101_32x4d": 48_955_416,
+    "senet154": 115_088_984,
+}
+# Our registry name for each reference builder.
+OURS = {ref: ours for ours, ref in reference.REFERENCE_BUILDERS.items()}
+
+randomize = reference.randomize
+reference_outputs = reference.run
+
+
+def builtin_operators():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    names = {name for name in vars(schema.BuiltinOperator) if name.isupper()}
+    return names - {"CUSTOM", "DELEGATE", "PLACEHOLDER_FOR_GREATER_OP_CODES"}
+
+
+def basic_block_reference(senet):
+    """SE-ResNet-18/34 as in timm's legacy senet.py (the only released weights): the
+    authors' SENet skeleton with a basic unit whose SE follows a ReLU after the second BN."""
+    from torch import nn
+
+    class SEResNetBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, inplanes, planes, groups, reduction, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, groups=groups, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU()
+            self.se_module = senet.SEModule(planes, reduction=reduction)
+            self.downsample = downsample
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            shortcut = x if self.downsample is None else self.downsample(x)
+            return self.relu(self.se_module(out) + shortcut)
+
+    def build(layers):
+        return senet.SENet(
+            SEResNetBlock,
+            layers,
+            groups=1,
+            reduction=16,
+            dropout_p=None,
+            inplanes=64,
+            input_3x3=False,
+            downsample_kernel_size=1,
+            downsample_padding=0,
+        )
+
+    return build
+
+
+def images(model, n=3, seed=1):
+    shape = (n, *model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype("float32")
+
+
+def run_saved_model(path, x):
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    assert [spec.name for spec in signature.structured_input_signature[1].values()] == ["images"]
+    return next(iter(signature(images=tf.constant(x)).values())).numpy()
+
+
+def run_onnx(path, x):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {"images": x})[0]
+
+
+def run_tflite(path, x):
+    """One example at a time (the float files have batch 1 or a dynamic batch)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=path)
+    runner.allocate_tensors()
+    inputs, outputs = runner.get_input_details()[0], runner.get_output_details()[0]
+    results = []
+    for image in x:
+        runner.set_tensor(inputs["index"], image[None])
+        runner.invoke()
+        results.append(runner.get_tensor(outputs["index"])[0])
+    return np.stack(results)
+
+
+RUNNERS = {"saved_model": run_saved_model, "onnx": run_onnx, "tflite": run_tflite}
+SUFFIX = {"saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
