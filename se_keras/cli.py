@@ -50,6 +50,8 @@ def cmd_convert(args):
 
     if not args.output.endswith(".weights.h5"):
         raise ValueError(f"The output must end in .weights.h5. Received: -o {args.output}")
+    if os.path.exists(args.output) and not args.force:
+        raise ValueError(f"{args.output} exists; add --force to replace it")
     if not os.path.isfile(args.checkpoint):
         raise ValueError(f"No such checkpoint file: {args.checkpoint}")
     _check_model_name(args.model)
@@ -137,7 +139,9 @@ def cmd_train(args):
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    summary = train(config, args.output_dir, download=args.download)
+    summary = train(
+        config, args.output_dir, download=args.download, progress=lambda m: print(m, flush=True)
+    )
     exported = ", ".join(
         f"{fmt} {entry['path']} (test accuracy {entry['accuracy']:.4f})"
         for fmt, entry in summary["exported"].items()
@@ -257,15 +261,12 @@ def cmd_export(args):
 
 
 def _model_for_export(args):
-    import keras
-
     from se_keras import applications
+    from se_keras.utils import files
 
     if args.weights and args.weights.endswith(".keras"):
-        if not os.path.isfile(args.weights):
-            raise ValueError(f"No such model file: {args.weights}")
         # Only the network is exported: the training state (optimizer, schedule) is not read.
-        return keras.saving.load_model(args.weights, compile=False), args.weights
+        return files.load_keras_file(args.weights), args.weights
     released = (
         "imagenet" in applications.tags(args.model)
         and args.classes in (None, 1000)
@@ -309,6 +310,12 @@ def _check_model_name(name):
         raise ValueError(
             f"Unknown model name {name!r}; expected one of {applications.list_models()}."
         )
+
+
+def _positive(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 def _batch_size(text):
@@ -360,6 +367,7 @@ def build_parser():
     convert.add_argument("model", help="model name, e.g. se_resnet50")
     convert.add_argument("checkpoint", help=".pth or .safetensors state dict")
     convert.add_argument("-o", "--output", required=True, help="OUT.weights.h5")
+    convert.add_argument("--force", action="store_true", help="replace an existing output")
     convert.set_defaults(run=cmd_convert)
 
     predict = commands.add_parser("predict", help="top-k ImageNet classes of image files")
@@ -373,7 +381,9 @@ def build_parser():
 
     defaults = training.TrainConfig()
     train = commands.add_parser(
-        "train", help="train a model on a dataset (default: SE-ResNet-18 on the bundled digits)"
+        "train",
+        help="train a model on a dataset (default: SE-ResNet-18 on the bundled digits)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     train.add_argument("--model", default=defaults.model, help="model name")
     train.add_argument(
@@ -381,29 +391,67 @@ def build_parser():
         default=defaults.dataset,
         help="tensorflow-datasets name, 'digits' (bundled) or a folder",
     )
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs in all")
+    train.add_argument(
+        "--batch-size", type=int, default=defaults.batch_size, help="examples per step"
+    )
     train.add_argument(
         "--image-size",
         type=int,
         default=defaults.image_size,
         help="input side (default: 32 for small images, else 224)",
     )
-    train.add_argument("--optimizer", choices=training.OPTIMIZERS, default=defaults.optimizer)
+    train.add_argument(
+        "--optimizer",
+        choices=training.OPTIMIZERS,
+        default=defaults.optimizer,
+        help="SGD with Nesterov momentum 0.9 (the paper's) or AdamW",
+    )
     train.add_argument(
         "--learning-rate",
         type=float,
         default=defaults.learning_rate,
         help="peak learning rate (default: 0.1 x batch/256 for SGD, 1e-3 AdamW)",
     )
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    train.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
-    train.add_argument("--schedule", choices=training.SCHEDULES, default=defaults.schedule)
-    train.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
-    train.add_argument("--se-ratio", type=int, default=defaults.se_ratio)
-    train.add_argument("--mixed-precision", action="store_true")
-    train.add_argument("--strategy", choices=training.STRATEGIES, default=defaults.strategy)
-    train.add_argument("--export", choices=training.EXPORTS, default=defaults.export)
+    train.add_argument(
+        "--weight-decay", type=float, default=defaults.weight_decay, help="decoupled weight decay"
+    )
+    train.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=defaults.label_smoothing,
+        help="label smoothing, in [0, 1)",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=training.SCHEDULES,
+        default=defaults.schedule,
+        help="after warm-up: cosine to 0, or step (x0.1 at 50%% and 75%% of training)",
+    )
+    train.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=defaults.warmup_epochs,
+        help="epochs of linear learning-rate warm-up",
+    )
+    train.add_argument(
+        "--se-ratio", type=int, default=defaults.se_ratio, help="SE reduction ratio r"
+    )
+    train.add_argument(
+        "--mixed-precision", action="store_true", help="train in mixed_float16 (GPUs)"
+    )
+    train.add_argument(
+        "--strategy",
+        choices=training.STRATEGIES,
+        default=defaults.strategy,
+        help="distribution: mirrored (local GPUs), multiworker (TF_CONFIG), data_parallel (JAX)",
+    )
+    train.add_argument(
+        "--export",
+        choices=training.EXPORTS,
+        default=defaults.export,
+        help="export the trained model to TFLite and measure it on the test split",
+    )
     _add_run_options(train, defaults.seed)
     train.add_argument(
         "--output-dir",
@@ -525,8 +573,10 @@ def build_parser():
         help="tag, weights file or model.keras (default: imagenet where "
         "released, unless --classes or --input-size say otherwise)",
     )
-    export.add_argument("--input-size", type=int, default=None, help="input side")
-    export.add_argument("--classes", type=int, default=None)
+    export.add_argument("--input-size", type=_positive, default=None, help="input side")
+    export.add_argument(
+        "--classes", type=_positive, default=None, help="classes of a new head (random weights)"
+    )
     export.add_argument(
         "--quantize", choices=("float16", "dynamic", "int8"), default=None, help="TFLite only"
     )

@@ -89,5 +89,7 @@ def test_bad_layer_arguments_are_named(kwargs, message):
 
 
 def test_the_layer_refuses_zero_channels():
-    with pytest.raises(ValueError, match=r"non-zero channel dimension. Received: input_shape="):
+    with pytest.raises(
+        ValueError, match=r"known channel dimension of at least 1. Received: input_shape="
+    ):
         se_keras.layers.SqueezeExcite()(keras.Input((4, 4, 0)))

@@ -105,3 +105,31 @@ def test_predict_missing_image(capsys):
     assert cli.main(["predict", "se_resnet50", "no/such.jpg", "--weights", "imagenet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no/such.jpg" in err[0]
+
+
+def test_convert_keeps_an_existing_output_unless_forced(checkpoint, tmp_path, capsys):
+    _, path = checkpoint
+    output = tmp_path / "existing.weights.h5"
+    output.write_bytes(b"keep me")
+    assert cli.main(["convert", "se_resnet50", path, "-o", str(output)]) == 1
+    assert "exists; add --force" in capsys.readouterr().err
+    assert output.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("option", ["--classes", "--input-size"])
+def test_export_refuses_non_positive_sizes_in_one_line(tmp_path, capsys, option):
+    argv = [
+        "export",
+        "se_resnet18",
+        "--format",
+        "onnx",
+        "-o",
+        str(tmp_path / "x.onnx"),
+        option,
+        "0",
+    ]
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code == 2 and len(error) == 1 and "'0'" in error[0]
+    assert os.listdir(tmp_path) == []

@@ -118,3 +118,19 @@ def test_families_without_a_checkpoint_layout_refuse_torch_files(tmp_path, name,
         se_keras.applications.get_model(
             name, weights=str(path), input_shape=(64, 64, 3), include_top=False
         )
+
+
+def test_garbage_checkpoints_are_one_clear_line(tmp_path):
+    import argparse
+
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"Could not read the safetensors file .*garbage"):
+        se_keras.applications.SEResNet50(weights=str(garbage))
+    pickled = tmp_path / "objects.pth"
+    # A training script's options beside the tensors: not loadable with weights_only=True.
+    torch.save({"conv.weight": torch.zeros(1), "args": argparse.Namespace(lr=0.1)}, pickled)
+    with pytest.raises(ValueError) as error:
+        se_keras.applications.SEResNet50(weights=str(pickled))
+    message = str(error.value)
+    assert "objects.pth" in message and "\n" not in message and "weights_only" not in message

@@ -87,3 +87,18 @@ def test_tf_normalizer_matches_each_family_preprocess_input():
         expected = family.preprocess_input(images.copy())
         got = data.normalizer(family.PREPROCESS_MODE)(tf.constant(images)).numpy()
         np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=family.__name__)
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ({"train": ["cat"], "test": ["cat"]}, r"at least 2 class folders.*'test' has \['cat'\]"),
+        ({"train": ["cat", "dog"], "test": ["cat", "cow"]}, r"different classes.*'test' has"),
+    ],
+)
+def test_image_folders_with_too_few_or_different_classes(tmp_path, layout, message):
+    for split, labels in layout.items():
+        for label in labels:
+            (tmp_path / split / label).mkdir(parents=True)
+    with pytest.raises(ValueError, match=message):
+        data.dataset_info(str(tmp_path))

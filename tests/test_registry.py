@@ -74,3 +74,15 @@ def test_the_weights_package_imports_nothing_from_applications():
                 assert not (node.module or "").startswith("se_keras.applications"), path
                 names = {alias.name for alias in node.names}
                 assert not (node.module == "se_keras" and "applications" in names), path
+
+
+def test_the_readme_model_table_is_what_se_keras_list_prints():
+    import pathlib
+
+    from se_keras import cli
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    rows = cli._model_table(applications.list_models())
+    table = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    table += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    assert "\n".join(table) in readme

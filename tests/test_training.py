@@ -48,6 +48,72 @@ def test_run_writes_every_output(one_epoch):
     assert summary["exported"]["tflite"]["path"] == "model.tflite"
 
 
+def test_config_json_records_the_values_used(one_epoch):
+    _, out, _ = one_epoch
+    with open(os.path.join(out, "config.json")) as file:
+        recorded = json.load(file)
+    # The defaults' placeholders resolved: 32 px for the 8 px digits, 0.1 x 64 / 256.
+    assert (recorded["image_size"], recorded["learning_rate"]) == (32, 0.025)
+
+
+def test_rerunning_a_finished_run_says_what_it_does(one_epoch, capsys):
+    config, out, summary = one_epoch
+    assert (
+        cli.main(
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--export",
+                "none",
+                "--output-dir",
+                out,
+                "--data-dir",
+                config.data_dir,
+            ]
+        )
+        == 1
+    )  # another configuration: refused
+    capsys.readouterr()
+    assert (
+        cli.main(["train", "--epochs", "1", "--output-dir", out, "--data-dir", config.data_dir])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{out} holds a finished run (1 epochs): evaluating and exporting again"
+    assert "saving model.keras" in lines[1] and "exporting model.tflite" in lines[2]
+    assert lines[-1].startswith(f"test accuracy {summary['test_accuracy']:.4f}")
+
+
+def test_train_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "(default: 6)",
+        "(default: 64)",
+        "(default: sgd)",
+        "(default: cosine)",
+        "(default: 16)",
+        "(default: se_resnet18)",
+        "(default: runs/default)",
+    ):
+        assert default in text, default
+
+
+def test_evaluate_refuses_another_models_file_and_garbage(one_epoch, tmp_path, capsys):
+    config, out, _ = one_epoch
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip archive")
+    for model, weights, message in (
+        ("se_resnet34", os.path.join(out, "model.keras"), "not se_resnet34"),
+        ("se_resnet18", str(garbage), "is not a .keras file"),
+    ):
+        code = cli.main(["evaluate", model, "--weights", weights, "--data-dir", config.data_dir])
+        error = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(error) == 1 and message in error[0], error
+
+
 def test_reported_accuracies_are_measured(one_epoch, capsys):
     config, out, summary = one_epoch
     # The saved model, evaluated again independently of the run, gives the reported figure.
@@ -217,6 +283,10 @@ def test_predict_with_a_model_outside_a_run_folder_says_why(one_epoch, tmp_path,
         (["--batch-size", "5000"], "larger than the 1437 train examples"),
         (["--epochs", "0"], "Received: epochs=0"),
         (["--label-smoothing", "1.5"], "label_smoothing=1.5"),
+        (["--learning-rate", "nan"], "Received: learning_rate=nan"),
+        (["--warmup-epochs", "-5"], "Received: warmup_epochs=-5"),
+        (["--image-size", "100000"], "Received: image_size=100000"),
+        (["--se-ratio", "0"], "Received: se_ratio=0"),
     ],
 )
 def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, message):

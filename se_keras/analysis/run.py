@@ -6,6 +6,7 @@ import os
 import keras
 
 from se_keras.analysis import gates, report
+from se_keras.utils import files
 from se_keras.utils.validation import check_positive
 
 
@@ -17,7 +18,7 @@ def load_model(model_name, weights, num_classes, image_size):
     if weights is not None and str(weights).endswith(".keras"):
         if not os.path.isfile(weights):
             raise ValueError(f"No such model file. Received: --weights {weights}")
-        model = keras.saving.load_model(weights, compile=False)  # no optimizer needed
+        model = files.load_keras_file(weights)  # no optimizer needed
         side = model.input.shape[1 if keras.config.image_data_format() == "channels_last" else 2]
         return model, side or image_size
     model = applications.get_model(

@@ -41,6 +41,10 @@ _VARIABLES = {
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
 
 
+def _first_line(error):
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def read_state_dict(path):
     """A dict of NumPy arrays from a `.pth`/`.pt`/`.bin` or `.safetensors` file."""
     path = str(path)
@@ -52,7 +56,12 @@ def read_state_dict(path):
                 "Reading .safetensors files needs the `safetensors` package: "
                 "pip install 'se-keras[torch]'"
             ) from None
-        return load_file(path)
+        try:
+            return load_file(path)
+        except Exception as error:  # safetensors raises its own SafetensorError
+            raise ValueError(
+                f"Could not read the safetensors file {path!r}: {_first_line(error)}"
+            ) from None
     try:
         import torch
     except ImportError:
@@ -63,7 +72,13 @@ def read_state_dict(path):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"Could not read the PyTorch checkpoint {path!r}: {error}") from None
+        if "weights only load failed" in str(error).lower():
+            # torch's message goes on with advice to load the file as an unrestricted
+            # pickle, which would run any code it holds: not advice to pass on.
+            reason = "it holds Python objects besides tensors, which se-keras does not unpickle"
+        else:
+            reason = _first_line(error)
+        raise ValueError(f"Could not read the PyTorch checkpoint {path!r}: {reason}") from None
     for key in ("state_dict", "model"):  # training checkpoints wrap the state dict
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -83,7 +83,7 @@ def dataset_info(name, data_dir=None, download=False):
     """Classes, split sizes and native image side of a dataset (preparing `digits`)."""
     if os.path.isdir(name):
         splits = sorted(s for s in os.listdir(name) if os.path.isdir(os.path.join(name, s)))
-        classes = sorted(os.listdir(os.path.join(name, splits[0]))) if splits else []
+        classes = _folder_classes(name, splits)
         sizes = {
             split: sum(len(files) for _, _, files in os.walk(os.path.join(name, split)))
             for split in splits
@@ -95,6 +95,33 @@ def dataset_info(name, data_dir=None, download=False):
     label = info.features[info.supervised_keys[1]]
     sizes = {split: info.splits[split].num_examples for split in info.splits}
     return DatasetInfo(name, label.num_classes, sizes, side, tuple(label.names))
+
+
+def _folder_classes(root, splits):
+    """The class folders shared by every split of a `DIR/<split>/<class>/<image>` dataset."""
+    by_split = {
+        split: sorted(
+            c
+            for c in os.listdir(os.path.join(root, split))
+            if os.path.isdir(os.path.join(root, split, c))
+        )
+        for split in splits
+    }
+    if not by_split:
+        raise ValueError(f"The folder dataset {root!r} has no <split>/<class>/ folders.")
+    first, classes = next(iter(by_split.items()))
+    for split, names in by_split.items():
+        if len(names) < 2:
+            raise ValueError(
+                f"The folder dataset {root!r} needs at least 2 class folders in each split; "
+                f"{split!r} has {names}."
+            )
+        if names != classes:
+            raise ValueError(
+                f"The splits of the folder dataset {root!r} have different classes: {first!r} "
+                f"has {classes}, {split!r} has {names}."
+            )
+    return classes
 
 
 def _source(name, split, data_dir):

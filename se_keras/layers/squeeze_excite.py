@@ -118,7 +118,7 @@ class SqueezeExcite(keras.layers.Layer):
         channels = input_shape[-1 if self.data_format == "channels_last" else 1]
         if not channels:
             raise ValueError(
-                "SqueezeExcite needs a known, non-zero channel dimension. "
+                "SqueezeExcite needs a known channel dimension of at least 1. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
         hidden = self.width or bottleneck_width(channels, self.ratio, self.divisor, self.min_width)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 
 from se_keras.utils.validation import check_choice, check_positive
@@ -10,6 +11,7 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step")
 STRATEGIES = ("none", "mirrored", "multiworker", "data_parallel")
 EXPORTS = ("tflite", "none")
+MAX_IMAGE_SIZE = 1024  # larger inputs exhaust the memory of any one machine this runs on
 
 
 @dataclasses.dataclass
@@ -43,10 +45,23 @@ class TrainConfig:
             )
         for name in ("epochs", "batch_size"):
             check_positive(name, getattr(self, name))
-        if self.image_size and self.image_size < 32:
+        if self.se_ratio is not None:
+            check_positive("se_ratio", self.se_ratio, integer=False)
+        if self.image_size and not 32 <= self.image_size <= MAX_IMAGE_SIZE:
             raise ValueError(
-                f"`image_size` must be at least 32. Received: image_size={self.image_size}"
+                f"`image_size` must be between 32 and {MAX_IMAGE_SIZE} (0: the dataset's "
+                f"default). Received: image_size={self.image_size}"
             )
+        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ValueError(
+                "`warmup_epochs` must be an integer >= 0. "
+                f"Received: warmup_epochs={self.warmup_epochs!r}"
+            )
+        for name in ("learning_rate", "weight_decay", "label_smoothing", "momentum"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(
+                    f"`{name}` must be a finite number. Received: {name}={getattr(self, name)}"
+                )
         if self.learning_rate < 0 or self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
             raise ValueError(
                 "learning_rate and weight_decay must be >= 0 and label_smoothing in [0, 1). "
@@ -58,6 +73,15 @@ class TrainConfig:
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("export", self.export, EXPORTS)
         return self
+
+    def resolved(self, info):
+        """This configuration with its defaults' placeholders (`image_size=0`,
+        `learning_rate=0.0`) replaced by the values a run on `info` uses."""
+        return dataclasses.replace(
+            self,
+            image_size=self.image_size or (32 if info.small else 224),
+            learning_rate=self.peak_learning_rate(),
+        )
 
     def peak_learning_rate(self):
         if self.learning_rate:

@@ -14,6 +14,7 @@ import numpy as np
 from se_keras.training import loop
 from se_keras.training.config import TrainConfig
 from se_keras.training.schedule import WarmupSchedule
+from se_keras.utils import files
 
 CHECKPOINT = "checkpoints/last.keras"
 STATE = "checkpoints/state.json"
@@ -188,10 +189,12 @@ def _uses_tf_distribute(config):
     return False
 
 
-def train(config, output_dir, download=False):
+def train(config, output_dir, download=False, progress=None):
     """Train `config` into `output_dir`, resuming an interrupted run there. Returns the summary.
 
-    `download=True` lets tensorflow-datasets fetch a dataset that is not prepared yet.
+    `download=True` lets tensorflow-datasets fetch a dataset that is not prepared yet;
+    `progress(message)`, if given, hears what the run does besides fitting (resuming, saving,
+    exporting).
     """
     from se_keras import data
 
@@ -204,6 +207,8 @@ def train(config, output_dir, download=False):
     info.check_split("train")
     info.check_split("test")
     info.check_batch_size(config.batch_size)
+    # The values used, not the defaults' placeholders, are what config.json records.
+    config = config.resolved(info)
     # Only once the run can start: a refused run leaves nothing.
     config.claim(output_dir, write=chief)
     keras.utils.set_random_seed(config.seed)
@@ -219,14 +224,19 @@ def train(config, output_dir, download=False):
         if chief
         else tempfile.TemporaryDirectory(prefix="se-keras-worker-")
     )
+    say = (progress or (lambda message: None)) if chief else (lambda message: None)
     with folder as write_dir:
-        return _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model)
+        return _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model, say)
 
 
-def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model):
+def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model, say):
     """Fit (resuming from `output_dir`), evaluate, and, when `write_dir` is `output_dir`,
     plot, export and write the summary there."""
     done = _completed_epochs(output_dir)
+    if done >= config.epochs:
+        say(f"{output_dir} holds a finished run ({done} epochs): evaluating and exporting again")
+    elif done:
+        say(f"resuming {output_dir} from epoch {done + 1} of {config.epochs}")
     history = os.path.join(write_dir, "history.csv")
     _trim_history(history, done)
     with _scope(strategy):
@@ -247,6 +257,7 @@ def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_mod
                 _EpochCheckpoint(write_dir),
             ],
         )
+    say("evaluating on the test split and saving model.keras")
     results = loop.evaluate(model, test_data)
     model.save(os.path.join(write_dir, "model.keras"))
     summary = {
@@ -261,6 +272,7 @@ def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_mod
         return summary
     plot_curves(history, os.path.join(output_dir, "curves.png"))
     if config.export == "tflite":
+        say("exporting model.tflite and measuring it on the test split")
         summary["exported"]["tflite"] = _export_tflite(model, test_data, output_dir)
     _write_json(os.path.join(output_dir, "summary.json"), summary)
     return summary
@@ -317,7 +329,12 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
     ).check()
     _, test_data, size = _datasets(config, info)
     if str(weights).endswith(".keras"):
-        model = keras.saving.load_model(weights)
+        model = files.load_keras_file(weights)
+        if not model.name.startswith(model_name):
+            raise ValueError(
+                f"{weights} holds the model {model.name!r}, not {model_name}. "
+                f"Received: weights={weights!r}"
+            )
     else:
         model = applications.get_model(
             model_name, weights=weights, input_shape=(size, size, 3), classes=info.num_classes
@@ -353,7 +370,7 @@ def load_run(model_path):
         )
     with open(config_path) as file:
         config = json.load(file)
-    model = keras.saving.load_model(model_path, compile=False)
+    model = files.load_keras_file(model_path)
     info = data.dataset_info(config["dataset"], config.get("data_dir"))
     size = model.input.shape[1]
     preprocess = data.normalizer(applications.family_module(config["model"]).PREPROCESS_MODE)

@@ -11,6 +11,9 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
+
+import keras
 
 PREFIX = ".partial-"
 _LEGACY_AGE = 3600  # seconds: staging folders that name no process are removed this old
@@ -66,3 +69,17 @@ def atomic_path(destination):
         if os.path.isdir(destination) and not os.path.islink(destination):
             shutil.rmtree(destination)  # a SavedModel folder being replaced
         os.replace(partial, destination)
+
+
+def load_keras_file(path, compile=False):
+    """`keras.saving.load_model(path)` with errors that say what is wrong with the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"No such model file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras file (those are zip archives); it is damaged?")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"Could not load the model in {path}: {first}") from None
