@@ -9,6 +9,7 @@ from keras import layers
 from se_keras import weights as weights_lib
 from se_keras.applications import _registry, base_weights
 from se_keras.convert import torch_checkpoint
+from se_keras.layers import SqueezeExcite
 from se_keras.utils.validation import check_bool, check_choice, check_positive
 
 BN_EPSILON = 1e-5  # the released (PyTorch / Caffe) models; Keras' default is 1e-3
@@ -92,6 +93,55 @@ def se_layer_options(se_ratio, se_options, **defaults):
         return None
     check_positive("se_ratio", se_ratio, integer=False)
     return {"ratio": se_ratio, **defaults, **(se_options or {})}
+
+
+def squeeze_excite(x, options, name):
+    """The one way SE enters a network: `SqueezeExcite(**options)` named `name` on `x`, or
+    `x` itself when `options` is None (`se_layer_options` of `se_ratio=None`)."""
+    return x if options is None else SqueezeExcite(**options, name=name)(x)
+
+
+def check_width(name, value, minimum=None):
+    """A positive width multiplier, at least `minimum` (so that no layer has zero channels)."""
+    check_positive(name, value, integer=False)
+    if minimum is not None and value < minimum:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: it leaves a layer without channels; "
+            f"expected at least {minimum}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def spatial_size(input_shape):
+    """(rows, cols) of a (rows, cols, channels) or (channels, rows, cols) shape."""
+    if keras.config.image_data_format() == "channels_first":
+        return tuple(input_shape[1:3])
+    return tuple(input_shape[:2])
+
+
+def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
+    """keras.applications' MobileNet input logic (SE-MobileNet, SE-ShuffleNet): the default
+    size is the input's own when it is square and among `sizes` (those with released
+    weights), else 224; the shape of a Keras `input_tensor` stands in for a missing
+    `input_shape`."""
+    if (
+        input_shape is None
+        and input_tensor is not None
+        and keras.backend.is_keras_tensor(input_tensor)
+    ):
+        input_shape = tuple(input_tensor.shape[1:])
+    default_size = 224
+    if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
+        rows, cols = spatial_size(input_shape)
+        if rows == cols and rows in sizes:
+            default_size = rows
+    return obtain_input_shape(
+        input_shape,
+        default_size=default_size,
+        min_size=32,
+        require_flatten=include_top,
+        weights=weights,
+    )
 
 
 def _is_file(value):

@@ -26,7 +26,6 @@ from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
 from se_keras.applications._registry import ModelEntry
-from se_keras.layers import SqueezeExcite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,7 +409,7 @@ class _Network:
         return layers.Concatenate(axis=self.axis, name=self.name("concatenate", name))(tensors)
 
     def squeeze_excite(self, x, name):
-        return SqueezeExcite(**self.se, name=f"{name}_se")(x) if self.se else x
+        return _builder.squeeze_excite(x, self.se, f"{name}_se")
 
     def residual(self, x, block, name, scale, linear):
         mixed = self.concat([self.branch(x, b, name) for b in block.branches], f"{name}_mixed")

@@ -28,7 +28,7 @@ from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
 from se_keras.applications._registry import BASE_TAG, ModelEntry
-from se_keras.layers import SqueezeExcite, bottleneck_width
+from se_keras.layers import bottleneck_width
 from se_keras.utils.validation import check_positive
 
 
@@ -89,56 +89,6 @@ def make_divisible(value, divisor=8):
     return bottleneck_width(value, ratio=1, divisor=divisor)
 
 
-def squeeze_excite(x, se_ratio, se_options, name, divisor=1):
-    """`SqueezeExcite` named `name`, or `x` itself when `se_ratio` is None."""
-    if se_ratio is None:
-        return x
-    options = {"ratio": se_ratio, "divisor": divisor, **(se_options or {})}
-    return SqueezeExcite(**options, name=name)(x)
-
-
-def check_width(name, value, minimum=None):
-    """A positive width multiplier, at least `minimum` (so that no layer has zero channels)."""
-    check_positive(name, value, integer=False)
-    if minimum is not None and value < minimum:
-        raise ValueError(
-            f"Invalid value for argument `{name}`: it leaves a layer without channels; "
-            f"expected at least {minimum}. Received: {name}={value!r}"
-        )
-    return value
-
-
-def spatial_size(input_shape):
-    """(rows, cols) of a (rows, cols, channels) or (channels, rows, cols) shape."""
-    if keras.config.image_data_format() == "channels_first":
-        return tuple(input_shape[1:3])
-    return tuple(input_shape[:2])
-
-
-def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
-    """keras.applications' MobileNet input logic: the default size is the input's own when
-    it is square and among `sizes` (those with released weights), else 224; the shape of a
-    Keras `input_tensor` stands in for a missing `input_shape`."""
-    if (
-        input_shape is None
-        and input_tensor is not None
-        and keras.backend.is_keras_tensor(input_tensor)
-    ):
-        input_shape = tuple(input_tensor.shape[1:])
-    default_size = 224
-    if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
-        rows, cols = spatial_size(input_shape)
-        if rows == cols and rows in sizes:
-            default_size = rows
-    return _builder.obtain_input_shape(
-        input_shape,
-        default_size=default_size,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-    )
-
-
 def _batch_norm(x, spec, name):
     return layers.BatchNormalization(
         axis=_builder.channel_axis(), epsilon=1e-3, momentum=spec.bn_momentum, name=name
@@ -147,7 +97,7 @@ def _batch_norm(x, spec, name):
 
 def _correct_pad(x, kernel=3):
     """keras.applications' `correct_pad`: TF-style padding of a stride-2 convolution."""
-    rows, cols = spatial_size(x.shape[1:])
+    rows, cols = _builder.spatial_size(x.shape[1:])
     adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
     half = kernel // 2
     return ((half - adjust[0], half), (half - adjust[1], half))
@@ -262,7 +212,7 @@ def _check_base_weights(spec, weights, alpha, depth_multiplier):
 def _base_builder(spec, alpha, include_top, input_shape):
     """The keras.applications network whose ImageNet weights `imagenet_base` copies: same
     width and top, at the input size whose weights keras would pick for this input."""
-    rows, cols = spatial_size(input_shape)
+    rows, cols = _builder.spatial_size(input_shape)
     size = rows if rows == cols and rows in spec.sizes else 224
     channels_first = keras.config.image_data_format() == "channels_first"
     shape = (3, size, size) if channels_first else (size, size, 3)
@@ -294,20 +244,22 @@ def build_mobilenet(
     spec = SPECS[model_name]
     _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     v1 = model_name == "se_mobilenet"
-    check_width("alpha", alpha, 1 / 32 if v1 else None)
+    _builder.check_width("alpha", alpha, 1 / 32 if v1 else None)
     check_positive("depth_multiplier", depth_multiplier)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(
             "Invalid value for argument `dropout`: expected a rate in [0, 1). "
             f"Received: dropout={dropout!r}"
         )
-    _builder.se_layer_options(se_ratio, se_options)
+    options = _builder.se_layer_options(se_ratio, se_options, divisor=spec.se_divisor)
     _check_base_weights(spec, weights, alpha, depth_multiplier)
-    input_shape = resolve_input_shape(input_shape, input_tensor, spec.sizes, include_top, weights)
+    input_shape = _builder.resolve_input_shape(
+        input_shape, input_tensor, spec.sizes, include_top, weights
+    )
     img_input = _builder.model_input(input_tensor, input_shape)
 
     def se(x, layer_name):
-        return squeeze_excite(x, se_ratio, se_options, layer_name, spec.se_divisor)
+        return _builder.squeeze_excite(x, options, layer_name)
 
     if v1:
         x = _v1_body(img_input, spec, alpha, depth_multiplier, se)
@@ -315,7 +267,7 @@ def build_mobilenet(
     else:
         x = _v2_body(img_input, spec, alpha, se)
         x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
-    rows = spatial_size(input_shape)[0]
+    rows = _builder.spatial_size(input_shape)[0]
     model = _builder.build_model(
         img_input, input_tensor, x, name or f"{model_name}_{alpha:0.2f}_{rows}"
     )

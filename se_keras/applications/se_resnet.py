@@ -16,7 +16,6 @@ from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
 from se_keras.applications._registry import ModelEntry
-from se_keras.layers import SqueezeExcite
 from se_keras.utils.validation import check_choice
 from se_keras.weights import IMAGENET, weights_info
 
@@ -85,7 +84,7 @@ def residual_unit(x, spec, width, stride, shortcut_kernel, se, name):
     options, position = se or (None, None)
 
     def squeeze(tensor):
-        return SqueezeExcite(**options, name=f"{name}_se")(tensor)
+        return _builder.squeeze_excite(tensor, options, f"{name}_se")
 
     branch = squeeze(x) if position == "pre" else x
     if spec.bottleneck:

@@ -24,12 +24,6 @@ from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
 from se_keras.applications._registry import ModelEntry
-from se_keras.applications.se_mobilenet import (
-    check_width,
-    resolve_input_shape,
-    spatial_size,
-    squeeze_excite,
-)
 from se_keras.layers import ChannelShuffle, ChannelSplit
 from se_keras.utils.validation import check_choice
 
@@ -176,15 +170,15 @@ def build_shufflenet(
     _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
     if spec.version == 1:
         _check_no_bool("groups", groups, tuple(V1_WIDTHS))
-        check_width("alpha", alpha)
+        _builder.check_width("alpha", alpha)
     else:
         _check_no_bool("alpha", alpha, tuple(V2_WIDTHS))
-    _builder.se_layer_options(se_ratio, se_options)
-    input_shape = resolve_input_shape(input_shape, input_tensor, (), include_top, weights)
+    options = _builder.se_layer_options(se_ratio, se_options)
+    input_shape = _builder.resolve_input_shape(input_shape, input_tensor, (), include_top, weights)
     img_input = _builder.model_input(input_tensor, input_shape)
 
     def se(x, layer_name):
-        return squeeze_excite(x, se_ratio, se_options, layer_name)
+        return _builder.squeeze_excite(x, options, layer_name)
 
     if spec.version == 1:
         x = _v1_body(img_input, spec, alpha, groups, se)
@@ -193,7 +187,7 @@ def build_shufflenet(
         x = _v2_body(img_input, spec, alpha, se)
         default_name = f"{model_name}_{alpha:0.2f}"
     x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
-    rows = spatial_size(input_shape)[0]
+    rows = _builder.spatial_size(input_shape)[0]
     model = _builder.build_model(img_input, input_tensor, x, name or f"{default_name}_{rows}")
     return _builder.load_weights(model, weights, model_name)
 

@@ -23,7 +23,6 @@ from keras import layers
 
 from se_keras.applications import _builder, base_weights, imagenet_utils
 from se_keras.applications._registry import ModelEntry
-from se_keras.layers import SqueezeExcite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +51,7 @@ def _conv(x, filters, name, batch_norm, se):
         x = layers.Activation("relu", name=f"{name}_relu")(x)
     else:  # keras' layer: the ReLU fused into the convolution
         x = layers.Conv2D(filters, 3, activation="relu", padding="same", name=name)(x)
-    return x if se is None else SqueezeExcite(**se, name=f"{name}_se")(x)
+    return _builder.squeeze_excite(x, se, f"{name}_se")
 
 
 def _head(x, spec, include_top, pooling, classes, classifier_activation):

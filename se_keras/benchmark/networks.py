@@ -80,8 +80,7 @@ def default_size(model):
     """The builder's default input side (299 for the Inceptions, else 224)."""
     from se_keras import applications
 
-    spec = getattr(applications.family_module(model), "SPECS", {}).get(model)
-    return getattr(spec, "default_size", 224)
+    return applications.entry(model).default_size
 
 
 def networks(model, image_size=None, compare=True):
