@@ -1,21 +1,15 @@
 """se-keras: Squeeze-and-Excitation networks for Keras 3."""
 
 import importlib
-import os
-import sys
 
-if os.path.basename(sys.argv[0]) == "se-keras":
-    # The command line: keep TensorFlow's C++ start-up chatter out of its output. It has to
-    # be set before Keras loads TensorFlow, which the imports below do.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-# Everything se-keras writes into a `.keras` file (its layers, the training run's learning
-# rate schedule) is registered with Keras here, so `import se_keras` is all a fresh process
-# needs before `keras.saving.load_model`. Both modules need Keras only.
-from se_keras import layers  # noqa: F401
+# `_startup` first (imports run in this order): for the `se-keras` command, TensorFlow then
+# loads without its native log lines. Everything se-keras writes into a `.keras` file (its
+# layers, the training run's learning-rate schedule) is registered with Keras here, so
+# `import se_keras` is all a fresh process needs before `keras.saving.load_model`.
+from se_keras import _startup, layers  # noqa: F401
 from se_keras.training import schedule  # noqa: F401
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
     "analysis",

@@ -133,3 +133,11 @@ def test_export_refuses_non_positive_sizes_in_one_line(tmp_path, capsys, option)
     error = capsys.readouterr().err.strip().splitlines()
     assert exit.value.code == 2 and len(error) == 1 and "'0'" in error[0]
     assert os.listdir(tmp_path) == []
+
+
+def test_the_installed_command_prints_one_line_and_no_start_up_chatter():
+    command = os.path.join(os.path.dirname(sys.executable), "se-keras")
+    result = subprocess.run([command, "list", "se_resnet9"], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [result.stderr.strip()]  # one line: no TF notices
+    assert result.stderr.startswith("se-keras list: error: Unknown model name")
