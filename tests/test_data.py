@@ -102,3 +102,13 @@ def test_image_folders_with_too_few_or_different_classes(tmp_path, layout, messa
             (tmp_path / split / label).mkdir(parents=True)
     with pytest.raises(ValueError, match=message):
         data.dataset_info(str(tmp_path))
+
+
+def test_preparing_the_bundled_digits_is_one_line(tmp_path, capfd):
+    data.dataset_info("digits", str(tmp_path / "fresh"))
+    out, err = capfd.readouterr()
+    assert out.splitlines() == [
+        f"preparing the bundled digits in {tmp_path / 'fresh' / 'se_keras_digits' / '1.0.0'} "
+        "(from scikit-learn, no network)"
+    ]
+    assert "Downloading and preparing" not in out + err and "Variant folder" not in err

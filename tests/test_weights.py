@@ -169,6 +169,8 @@ def test_builtin_registry_matches_the_released_files():
         (dict(file_name="../../x.pth"), r"plain file name.*Received: file_name='../../x.pth'"),
         (dict(file_name=".."), r"Received: file_name='..'"),
         (dict(origin="http://h/"), r"plain file name.*Received: origin='http://h/'"),
+        (dict(origin=5), r"Received: origin=5"),
+        (dict(file_name=5), r"Received: file_name=5"),
     ],
 )
 def test_register_rejects_bad_arguments(isolated, kwargs, message):

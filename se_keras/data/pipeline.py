@@ -5,7 +5,9 @@ directory, ...), the bundled `digits`, or a folder `DIR/<split>/<class>/<image>`
 downloaded unless `download=True`.
 """
 
+import contextlib
 import dataclasses
+import io
 import os
 
 import numpy as np
@@ -61,12 +63,14 @@ def _tfds_builder(name, data_dir):
 
 def _prepared(name, data_dir, download):
     builder = _tfds_builder(name, data_dir)
+    if name == "digits":
+        with _absl_errors_only():  # not "Variant folder ... has no dataset_info.json"
+            prepared = builder.is_prepared()
+        if not prepared:
+            _prepare_quietly(builder)
+        return builder
     if not builder.is_prepared():
-        if name == "digits" or download:
-            import tensorflow_datasets as tfds
-
-            if name == "digits":  # a second's work: no progress bars on the command line
-                tfds.disable_progress_bar()
+        if download:
             builder.download_and_prepare()
         else:
             root = os.path.dirname(os.path.dirname(os.fspath(builder.data_dir)))
@@ -77,6 +81,29 @@ def _prepared(name, data_dir, download):
                 f"files in {manual} first."
             )
     return builder
+
+
+@contextlib.contextmanager
+def _absl_errors_only():
+    import absl.logging
+
+    verbosity = absl.logging.get_verbosity()
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    try:
+        yield
+    finally:
+        absl.logging.set_verbosity(verbosity)
+
+
+def _prepare_quietly(builder):
+    """The bundled digits take a second to prepare and download nothing: one line says so,
+    instead of tensorflow-datasets' "Downloading and preparing" lines and progress bars."""
+    import tensorflow_datasets as tfds
+
+    print(f"preparing the bundled digits in {builder.data_dir} (from scikit-learn, no network)")
+    tfds.disable_progress_bar()
+    with _absl_errors_only(), contextlib.redirect_stdout(io.StringIO()):
+        builder.download_and_prepare()
 
 
 def dataset_info(name, data_dir=None, download=False):

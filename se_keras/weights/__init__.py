@@ -52,12 +52,19 @@ def weights_info(
         raise ValueError(
             f"`sha256` must be 8 to 64 hexadecimal digits. Received: sha256={sha256!r}"
         )
-    origins = (origin,) if isinstance(origin, str) else tuple(origin)
+    origins = (origin,) if isinstance(origin, str) else ()
+    if isinstance(origin, (list, tuple)):
+        origins = tuple(origin)
     if not origins or not all(isinstance(o, str) and "://" in o for o in origins):
         raise ValueError(f"`origin` must be a URL or a list of URLs. Received: origin={origin!r}")
     name = file_name or origins[0].rsplit("/", 1)[-1].split("?")[0]
     # The cache holds plain file names: nothing outside it, nothing that names the folder.
-    plain = name not in ("", ".", "..") and os.path.basename(name) == name and "\\" not in name
+    plain = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and os.path.basename(name) == name
+        and "\\" not in name
+    )
     if not plain or name.endswith(".sha256"):
         argument = f"file_name={file_name!r}" if file_name else f"origin={origin!r}"
         raise ValueError(
