@@ -590,8 +590,8 @@ def build_parser():
         "--batch-size",
         type=_batch_size,
         default="auto",
-        help="the artifact's batch: a number or 'dynamic' (default: 1 for "
-        "TFLite, dynamic otherwise)",
+        help="the artifact's batch: a number or 'dynamic' (default: 1 for TFLite files of "
+        "models with a channel shuffle, dynamic otherwise)",
     )
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     export.add_argument("--force", action="store_true", help="replace an existing output")
