@@ -33,7 +33,10 @@ def test_layer_names_and_weight_shapes_are_unchanged(name):
     side = SIZES.get(name, 32)
     model = applications.get_model(name, weights=None, input_shape=(side, side, 3), classes=10)
     layers = [[layer.name, [list(w.shape) for w in layer.weights]] for layer in model.layers]
-    assert layers == RELEASED[name]
+    # The input layer's name is Keras' automatic one (`input_layer`, `input_layer_3`, ...,
+    # depending on what the process built before): the builders never named it.
+    assert layers[0][0].startswith("input_layer") and RELEASED[name][0][0] == "input_layer"
+    assert layers[1:] == RELEASED[name][1:]
     keras.backend.clear_session()
 
 
