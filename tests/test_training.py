@@ -382,3 +382,39 @@ def test_fit_under_xla_for_every_family(name):
     assert np.isfinite(history.history["loss"][0]) and model.jit_compile
     assert all(np.abs(w.numpy() - b).max() > 0 for w, b in zip(se[-1].weights, before))
     keras.backend.clear_session()
+
+
+def test_a_corrupt_image_in_a_folder_dataset_is_named(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 3), ("test", 2)):
+        for label in ("cat", "dog"):
+            folder = tmp_path / "images" / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    corrupt = tmp_path / "images" / "train" / "dog" / "1.png"
+    corrupt.write_bytes(b"\x89PNG this is not an image")
+    code = cli.main(
+        [
+            "train",
+            "--dataset",
+            str(tmp_path / "images"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--image-size",
+            "32",
+            "--export",
+            "none",
+            "--no-xla",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(error) == 1, error
+    assert f"{corrupt} is not a readable image" in error[0]

@@ -151,6 +151,40 @@ def _folder_classes(root, splits):
     return classes
 
 
+_IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what image folders read
+
+
+def _first_unreadable_image(root):
+    from PIL import Image
+
+    for folder, _, names in sorted(os.walk(root)):
+        for file_name in sorted(names):
+            if file_name.lower().endswith(_IMAGE_SUFFIXES):
+                path = os.path.join(folder, file_name)
+                try:
+                    with Image.open(path) as image:
+                        image.verify()
+                except Exception:  # PIL raises many types for a damaged file
+                    return path
+    return None
+
+
+@contextlib.contextmanager
+def naming_unreadable_images(name):
+    """Around whatever iterates dataset `name`: for a folder dataset, TensorFlow's decoding
+    error (which names no file) becomes a ValueError naming the first unreadable image. The
+    folder is only searched once decoding has failed."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError:
+        bad = _first_unreadable_image(name) if os.path.isdir(name) else None
+        if bad is None:
+            raise
+        raise ValueError(
+            f"{bad} is not a readable image (folder dataset {name!r}); remove or replace it."
+        ) from None
+
+
 def _source(name, split, data_dir):
     if os.path.isdir(name):
         return tf.keras.utils.image_dataset_from_directory(

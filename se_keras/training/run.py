@@ -225,7 +225,7 @@ def train(config, output_dir, download=False, progress=None):
         else tempfile.TemporaryDirectory(prefix="se-keras-worker-")
     )
     say = (progress or (lambda message: None)) if chief else (lambda message: None)
-    with folder as write_dir:
+    with folder as write_dir, data.pipeline.naming_unreadable_images(config.dataset):
         return _run(config, strategy, output_dir, write_dir, train_data, test_data, new_model, say)
 
 
@@ -348,7 +348,8 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
             keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"),
         ],
     )
-    results = model.evaluate(test_data, return_dict=True, verbose=0)
+    with data.pipeline.naming_unreadable_images(dataset):
+        results = model.evaluate(test_data, return_dict=True, verbose=0)
     return {"top1": float(results["accuracy"]), "top5": float(results["top5"])}
 
 
