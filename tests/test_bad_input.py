@@ -93,3 +93,15 @@ def test_the_layer_refuses_zero_channels():
         ValueError, match=r"known channel dimension of at least 1. Received: input_shape="
     ):
         se_keras.layers.SqueezeExcite()(keras.Input((4, 4, 0)))
+
+
+def test_another_models_weights_file_is_one_error_without_warnings(tmp_path, recwarn):
+    path = str(tmp_path / "se_resnet18.weights.h5")
+    se_keras.applications.SEResNet18(
+        weights=None, input_shape=(32, 32, 3), classes=10
+    ).save_weights(path)
+    recwarn.clear()
+    with pytest.raises(ValueError, match=r"does not fit se_resnet34: .*Received: weights="):
+        se_keras.applications.SEResNet34(weights=path, input_shape=(32, 32, 3), classes=10)
+    # Keras' "Skipping nested container ..." warning, once per layer, does not reach the user.
+    assert [w for w in recwarn if "Skipping nested container" in str(w.message)] == []

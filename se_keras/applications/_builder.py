@@ -2,6 +2,7 @@
 
 import numbers
 import os
+import warnings
 
 import keras
 from keras import layers
@@ -271,11 +272,30 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
             )
         torch_checkpoint.load_into(model, path, torch_names)
     else:
+        _load_keras_weights(model, path, model_name)
+    return model
+
+
+def _load_keras_weights(model, path, model_name):
+    """`model.load_weights(path)`, all or nothing, with one error for a file that does not
+    fit: Keras warns once per layer it skips ("Skipping nested container ...", dozens of
+    lines) and then raises with whole weight arrays in its message."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             model.load_weights(path)
-        except ValueError as error:  # Keras' message goes on to print whole weight arrays
-            raise ValueError(
-                f"The weights file does not fit {model_name}: "
-                f"{str(error).splitlines()[0]} Received: weights={path!r}"
-            ) from None
-    return model
+            problem = None
+        except ValueError as error:
+            problem = str(error).splitlines()[0]
+    skipped = [w for w in caught if "Skipping nested container" in str(w.message)]
+    for warning in caught:
+        if warning not in skipped:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if problem is None and skipped:
+        problem = f"{len(skipped)} parts of the model found nothing to load in the file."
+    if problem is not None:
+        raise ValueError(
+            f"The weights file does not fit {model_name}: {problem} Received: weights={path!r}"
+        )
