@@ -90,7 +90,8 @@ def recorded_digest(path):
     if not isinstance(record, dict):
         return None
     unchanged = (record.get("size"), record.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns)
-    return record.get("sha256") if unchanged else None
+    digest = record.get("sha256")
+    return digest if unchanged and isinstance(digest, str) else None
 
 
 def remove_cached(path):
