@@ -20,11 +20,15 @@ LAYERS = {
 }
 
 
-def _model(factory, shape, fmt="channels_last"):
-    """The layer between a convolution (so that a training step has something upstream to
-    reach) and a concatenation of its outputs."""
+def _model(factory, shape, fmt="channels_last", convolution=True):
+    """The layer after a convolution (so that a training step has something upstream to
+    reach; `convolution=False` leaves it out: TensorFlow's CPU convolution has no
+    channels-first kernel), its outputs concatenated."""
     inputs = keras.Input(shape)
-    x = keras.layers.Conv2D(shape[0 if fmt == "channels_first" else -1], 1, data_format=fmt)(inputs)
+    x = inputs
+    if convolution:
+        channels = shape[0 if fmt == "channels_first" else -1]
+        x = keras.layers.Conv2D(channels, 1, data_format=fmt)(x)
     outputs = factory(fmt)(x)
     if isinstance(outputs, (list, tuple)):
         axis = 1 if fmt == "channels_first" else -1
@@ -106,20 +110,10 @@ def test_mixed_precision(case):
     assert np.abs(output.astype("float32") - expected).max() <= 1e-2 * np.abs(expected).max()
 
 
-def _alone(factory, shape, fmt):
-    """The layer alone (TensorFlow's CPU convolution has no channels-first kernel)."""
-    inputs = keras.Input(shape)
-    outputs = factory(fmt)(inputs)
-    if isinstance(outputs, (list, tuple)):
-        axis = 1 if fmt == "channels_first" else -1
-        outputs = keras.layers.Concatenate(axis=axis)(list(outputs))
-    return keras.Model(inputs, outputs)
-
-
 def test_channels_first_is_channels_last_transposed(case):
     _, factory, shape = case
-    last = _alone(factory, shape, "channels_last")
-    first = _alone(factory, (shape[-1], *shape[:-1]), "channels_first")
+    last = _model(factory, shape, convolution=False)
+    first = _model(factory, (shape[-1], *shape[:-1]), "channels_first", convolution=False)
     first.set_weights(last.get_weights())
     x = _images(shape)
     output = first.predict(np.moveaxis(x, -1, 1), verbose=0)

@@ -6,6 +6,8 @@ objects; a `.safetensors` file needs no PyTorch at all.
 
 import numpy as np
 
+from se_keras.utils.validation import first_line
+
 
 def _linear(weight):
     # nn.Linear (out, in) or a 1x1 nn.Conv2d (out, in, 1, 1) -> Keras (in, out)
@@ -41,10 +43,6 @@ _VARIABLES = {
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
 
 
-def _first_line(error):
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
 def read_state_dict(path):
     """A dict of NumPy arrays from a `.pth`/`.pt`/`.bin` or `.safetensors` file."""
     path = str(path)
@@ -60,7 +58,7 @@ def read_state_dict(path):
             return load_file(path)
         except Exception as error:  # safetensors raises its own SafetensorError
             raise ValueError(
-                f"Could not read the safetensors file {path!r}: {_first_line(error)}"
+                f"Could not read the safetensors file {path!r}: {first_line(error)}"
             ) from None
     try:
         import torch
@@ -77,7 +75,7 @@ def read_state_dict(path):
             # pickle, which would run any code it holds: not advice to pass on.
             reason = "it holds Python objects besides tensors, which se-keras does not unpickle"
         else:
-            reason = _first_line(error)
+            reason = first_line(error)
         raise ValueError(f"Could not read the PyTorch checkpoint {path!r}: {reason}") from None
     for key in ("state_dict", "model"):  # training checkpoints wrap the state dict
         if isinstance(state, dict) and isinstance(state.get(key), dict):

@@ -105,9 +105,7 @@ def _datasets(config, info):
 
     # Normalise with TensorFlow ops inside tf.data, whatever the Keras backend.
     preprocess = data.normalizer(applications.family_module(config.model).PREPROCESS_MODE)
-    size = config.image_size or (
-        32 if (info.image_side or 224) <= data.pipeline.SMALL_IMAGE else 224
-    )
+    size = config.resolved(info).image_size
     # Workers share out each global batch: they must all produce the batches in one order.
     deterministic = config.strategy == "multiworker"
 

@@ -15,6 +15,8 @@ import zipfile
 
 import keras
 
+from se_keras.utils.validation import first_line
+
 PREFIX = ".partial-"
 _LEGACY_AGE = 3600  # seconds: staging folders that name no process are removed this old
 
@@ -81,5 +83,4 @@ def load_keras_file(path, compile=False):
     try:
         return keras.saving.load_model(path, compile=compile)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ValueError(f"Could not load the model in {path}: {first}") from None
+        raise ValueError(f"Could not load the model in {path}: {first_line(error)}") from None

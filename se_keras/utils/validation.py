@@ -28,6 +28,11 @@ def check_positive(name, value, integer=True):
     return value
 
 
+def first_line(error):
+    """The first line of an exception's message (libraries append pages of advice or data)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def check_bool(name, value):
     # Only a real bool: "no" or 0.5 would otherwise be taken as True.
     if not isinstance(value, bool):
