@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from se_keras import applications
 from se_keras.applications import se_mobilenet, se_shufflenet
 from se_keras.applications.base_weights import copy_weights
 from se_keras.benchmark.realistic import randomize_batch_norm
@@ -15,7 +16,10 @@ from se_keras.layers import ChannelShuffle, ChannelSplit, SqueezeExcite
 from se_keras.utils.flops import count_macs
 from tests.helpers import builtin_operators
 
-BUILDERS = {entry.name: entry.builder for entry in se_mobilenet.MODELS + se_shufflenet.MODELS}
+BUILDERS = {
+    entry.name: applications.builder(entry.name)
+    for entry in se_mobilenet.MODELS + se_shufflenet.MODELS
+}
 KERAS_BASES = {"se_mobilenet": "MobileNet", "se_mobilenet_v2": "MobileNetV2"}
 
 

@@ -50,9 +50,7 @@ def test_registered_with_the_other_families():
 
 @pytest.mark.parametrize("model_name", list(KERAS_BASES))
 def test_signature_mirrors_keras_applications(model_name):
-    ours = list(
-        inspect.signature(se_keras.applications.entry(model_name).builder).parameters.values()
-    )
+    ours = list(inspect.signature(se_keras.applications.builder(model_name)).parameters.values())
     base = list(
         inspect.signature(getattr(keras.applications, KERAS_BASES[model_name])).parameters.values()
     )
@@ -74,7 +72,7 @@ def test_plain_vgg_equals_keras_applications(model_name, include_top):
         pooling="max",
     )
     base = keep_scale(getattr(keras.applications, KERAS_BASES[model_name])(weights=None, **kwargs))
-    ours = se_keras.applications.entry(model_name).builder(se_ratio=None, **kwargs)
+    ours = se_keras.applications.builder(model_name)(se_ratio=None, **kwargs)
     assert trainable(ours) == trainable(base) and ours.count_params() == base.count_params()
     weighted = [layer for layer in base.layers if layer.weights]
     assert [l.name for l in ours.layers if l.weights] == [l.name for l in weighted]
@@ -121,7 +119,7 @@ def test_imagenet_base_copies_the_keras_network(monkeypatch):
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_se_after_every_convolution(batch_norm):
     for model_name, convs in CONVS.items():
-        model = se_keras.applications.entry(model_name).builder(
+        model = se_keras.applications.builder(model_name)(
             include_top=False, input_shape=(32, 32, 3), batch_norm=batch_norm
         )
         se_layers = [layer for layer in model.layers if isinstance(layer, SqueezeExcite)]

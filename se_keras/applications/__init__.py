@@ -11,6 +11,7 @@ from se_keras.applications import (
 from se_keras.applications._registry import (
     BASE_TAG,
     ModelEntry,
+    builder,
     entry,
     family_module,
     get_model,
@@ -60,6 +61,7 @@ __all__ = [
     "SEShuffleNetV2",
     "SEVGG16",
     "SEVGG19",
+    "builder",
     "entry",
     "family_module",
     "get_model",

@@ -1,8 +1,19 @@
-"""What every family shares: the keras.applications argument contract, input, head, weights."""
+"""The family skeleton: the keras.applications contract, performed once for every model.
 
+A family module declares its models (`ModelEntry`s, each with its spec: the architecture as
+data) and a `Family`: its body and the few hooks where it differs from keras' ResNet50
+(its own argument checks, head, input-size rule, default name, keras.applications base
+network, PyTorch layer names). `Family.public_builder` makes each public builder (name,
+signature, docstring); `Family.build` performs the contract steps.
+"""
+
+import dataclasses
+import inspect
 import numbers
 import os
+import types
 import warnings
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -47,6 +58,152 @@ def conv_bn(x, filters, kernel, name, stride=1, groups=1, relu=True, depthwise=F
         axis=channel_axis(), epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn"
     )(conv(x))
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+
+
+def keras_arguments(weights=None, leading=None):
+    """keras.applications' builder arguments and defaults, in their order: ResNet50's, or,
+    with `leading` (a dict of width knobs), MobileNet's (`input_shape`, the knobs, then the
+    rest). `name` follows them (`Family.public_builder`)."""
+    arguments = {
+        "include_top": True,
+        "weights": weights,
+        "input_tensor": None,
+        "input_shape": None,
+        "pooling": None,
+        "classes": 1000,
+        "classifier_activation": "softmax",
+    }
+    if leading is None:
+        return arguments
+    del arguments["input_shape"]
+    return {"input_shape": None, **leading, **arguments}
+
+
+SE_ARGUMENTS = {"se_ratio": 16, "se_options": None}  # every builder's keyword-only SE knobs
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What a family adds to the contract that `build` performs once for every model.
+
+    Hooks receive the model's spec and `args`: the builder's arguments (checked by the time
+    the body runs), plus `model_name` and `se` (the `SqueezeExcite` arguments of every SE
+    block, None for the plain network; a spec may set defaults in its `se_defaults`).
+    """
+
+    models: tuple  # the family's `ModelEntry`s
+    body: Callable  # (inputs, spec, args) -> features
+    check: Callable = None  # (spec, args): checks of the family's own arguments
+    head: Callable = None  # (features, spec, args) -> outputs; default `default_head`
+    input_shape: Callable = None  # (spec, args, entry) -> shape; default `fixed_input_shape`
+    default_name: Callable = None  # (spec, args, rows) -> the name when `name=None`
+    # (spec, args, input_shape) -> a function building the keras.applications network whose
+    # ImageNet weights `weights="imagenet_base"` copies; `base_match`: how its layers match.
+    base: Callable = None
+    base_match: str = "name"  # "name" or "structure" (`base_weights.copy_weights`)
+    torch_names: Callable = None  # Keras layer name -> prefix in a PyTorch state dict
+
+    def public_builder(self, model_name, doc, arguments, keyword_only=SE_ARGUMENTS, name=True):
+        """The public builder of `model_name`: `arguments`, then `name` (default the model
+        name, or None when `default_name` derives it), then `keyword_only`."""
+        entry = self.entry(model_name)
+        positional = {**arguments, "name": model_name if name else None}
+        Parameter = inspect.Parameter
+        signature = inspect.Signature(
+            [
+                Parameter(n, Parameter.POSITIONAL_OR_KEYWORD, default=d)
+                for n, d in positional.items()
+            ]
+            + [Parameter(n, Parameter.KEYWORD_ONLY, default=d) for n, d in keyword_only.items()]
+        )
+
+        def builder(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as error:
+                raise TypeError(f"{entry.function}(): {error}") from None
+            bound.apply_defaults()
+            return self.build(entry, types.SimpleNamespace(**bound.arguments))
+
+        builder.__name__ = builder.__qualname__ = entry.function
+        builder.__module__ = self.body.__module__
+        builder.__signature__ = signature
+        builder.__doc__ = doc
+        return builder
+
+    def entry(self, model_name):
+        return next(entry for entry in self.models if entry.name == model_name)
+
+    def build(self, entry, args):
+        """keras.applications' contract: check, input, body, head, model, weights."""
+        spec = entry.spec
+        validate_arguments(args.weights, args.include_top, args.classes, args.pooling, entry.name)
+        if self.check is not None:
+            self.check(spec, args)
+        args.model_name = entry.name
+        args.se = se_layer_options(
+            args.se_ratio, args.se_options, **getattr(spec, "se_defaults", {})
+        )
+        input_shape = (self.input_shape or fixed_input_shape)(spec, args, entry)
+        inputs = model_input(args.input_tensor, input_shape)
+        features = self.body(inputs, spec, args)
+        outputs = (self.head or default_head)(features, spec, args)
+        name = args.name
+        if name is None:
+            name = self.default_name(spec, args, spatial_size(input_shape)[0])
+        model = build_model(inputs, args.input_tensor, outputs, name)
+        base = None if self.base is None else self.base(spec, args, input_shape)
+        return load_weights(
+            model, args.weights, entry.name, self.torch_names, base and (base, self.base_match)
+        )
+
+
+def fixed_input_shape(spec, args, entry):
+    """keras' ResNet50 rule: the registry's default size, `min_size` the smallest."""
+    return obtain_input_shape(
+        args.input_shape,
+        default_size=entry.default_size,
+        min_size=entry.min_size,
+        require_flatten=args.include_top,
+        weights=args.weights,
+        input_tensor=args.input_tensor,
+    )
+
+
+def mobile_input_shape(spec, args, entry):
+    """keras' MobileNet rule: the default size is the input's own when it is square and
+    among `spec.sizes` (those with released weights), else the registry's default."""
+    input_shape = args.input_shape
+    if (
+        input_shape is None
+        and args.input_tensor is not None
+        and keras.backend.is_keras_tensor(args.input_tensor)
+    ):
+        input_shape = tuple(args.input_tensor.shape[1:])
+    default_size = entry.default_size
+    if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
+        rows, cols = spatial_size(input_shape)
+        if rows == cols and rows in spec.sizes:
+            default_size = rows
+    return obtain_input_shape(
+        input_shape,
+        default_size=default_size,
+        min_size=entry.min_size,
+        require_flatten=args.include_top,
+        weights=args.weights,
+    )
+
+
+def default_head(x, spec, args):
+    """keras' ResNet head; a spec's `dropout`, if it has one, goes before the classifier."""
+    return classifier_head(
+        x,
+        args.include_top,
+        args.pooling,
+        args.classes,
+        args.classifier_activation,
+        getattr(spec, "dropout", 0.0),
+    )
 
 
 def validate_arguments(weights, include_top, classes, pooling, model_name):
@@ -118,31 +275,6 @@ def spatial_size(input_shape):
     if keras.config.image_data_format() == "channels_first":
         return tuple(input_shape[1:3])
     return tuple(input_shape[:2])
-
-
-def resolve_input_shape(input_shape, input_tensor, sizes, include_top, weights):
-    """keras.applications' MobileNet input logic (SE-MobileNet, SE-ShuffleNet): the default
-    size is the input's own when it is square and among `sizes` (those with released
-    weights), else 224; the shape of a Keras `input_tensor` stands in for a missing
-    `input_shape`."""
-    if (
-        input_shape is None
-        and input_tensor is not None
-        and keras.backend.is_keras_tensor(input_tensor)
-    ):
-        input_shape = tuple(input_tensor.shape[1:])
-    default_size = 224
-    if isinstance(input_shape, (tuple, list)) and len(input_shape) == 3:
-        rows, cols = spatial_size(input_shape)
-        if rows == cols and rows in sizes:
-            default_size = rows
-    return obtain_input_shape(
-        input_shape,
-        default_size=default_size,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-    )
 
 
 def _is_file(value):

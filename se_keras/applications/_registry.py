@@ -1,7 +1,7 @@
 """The model registry: what is known about every model, declared once beside its family.
 
-Each family module declares `MODELS` (a `ModelEntry` per model: builder, sizes, recorded
-parameter and multiply-add counts) and `WEIGHTS` (its released files, as
+Each family module declares `MODELS` (a `ModelEntry` per model: its builder's name, its spec,
+sizes, recorded parameter and multiply-add counts) and `WEIGHTS` (its released files, as
 `se_keras.weights.WeightsInfo`), the way timm keeps `default_cfgs` beside a model.
 `se_keras.applications` hands each family to `add_family`; everything else (the builders'
 checks, `se-keras list`, the tuner's search space, the tests) reads the registry.
@@ -20,7 +20,8 @@ BASE_TAG = "imagenet_base"  # the keras.applications base network's ImageNet wei
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     name: str  # registry name, e.g. "se_resnet50"
-    builder: object  # the public builder, e.g. `SEResNet50`
+    function: str  # its public builder in the family module, e.g. "SEResNet50"
+    spec: object  # the architecture, as the family's spec dataclass
     default_size: int  # input side of the default model (and of released weights)
     min_size: int  # smallest input side it builds from
     features: int  # channels of the headless model's output
@@ -41,6 +42,8 @@ def add_family(module):
     for entry in module.MODELS:
         if entry.name in _MODELS:
             raise ValueError(f"Model {entry.name!r} is declared twice.")
+        if getattr(getattr(module, entry.function, None), "__name__", None) != entry.function:
+            raise ValueError(f"{module.__name__} has no builder {entry.function!r}.")
         _MODELS[entry.name] = entry
         _FAMILIES[entry.name] = module
     for info in getattr(module, "WEIGHTS", ()):
@@ -77,9 +80,14 @@ def family_module(name):
     return _FAMILIES[check_name(name)]
 
 
+def builder(name):
+    """The public builder of model `name`, e.g. `SEResNet50` for "se_resnet50"."""
+    return getattr(family_module(name), entry(name).function)
+
+
 def get_model(name, **kwargs):
     """Build the model registered as `name`; keyword arguments go to its builder."""
-    return entry(name).builder(**kwargs)
+    return builder(name)(**kwargs)
 
 
 def register_weights(

@@ -106,15 +106,13 @@ class Residual:
 @dataclasses.dataclass(frozen=True)
 class InceptionSpec:
     body: tuple  # steps, modules and residual blocks, input to features
-    default_size: int
-    min_size: int
     bn_scale: bool = False  # keras.applications' Inceptions have no BatchNorm gamma
     bn_epsilon: float = 1e-3
     bn_momentum: float = 0.99
     act_suffix: str = "_ac"  # name of a named unit's ReLU: `name + act_suffix`
     base: str = None  # keras.applications builder serving weights="imagenet_base"
     # Input sides that build, as (modulus, first, last): sides n with n % modulus in
-    # first..last (cyclically); empty: any side >= min_size.
+    # first..last (cyclically); empty: any side >= the registry's min_size.
     sides: tuple = ()
 
     def check_sides(self, shape, model_name):
@@ -213,8 +211,6 @@ INCEPTION_V3 = InceptionSpec(
         _v3_c("mixed9", 0),
         _v3_c("mixed10", 1),
     ),
-    default_size=299,
-    min_size=75,
     base="InceptionV3",
 )
 
@@ -272,8 +268,6 @@ INCEPTION_RESNET_V2 = InceptionSpec(
         ),
         _c(1536, 1, name="conv_7b"),
     ),
-    default_size=299,
-    min_size=75,
     base="InceptionResNetV2",
 )
 
@@ -322,8 +316,6 @@ BN_INCEPTION = InceptionSpec(
         _bn_module("inception_5a", 352, 192, 320, 160, 224, proj=128),
         _bn_module("inception_5b", 352, 192, 320, 192, 224, pool="max", proj=128),
     ),
-    default_size=224,
-    min_size=32,
     bn_scale=True,
     # Both stride-2 modules need an even input: 224 -> 28 -> 14 -> 7, but 123 -> 15.
     sides=(32, -1, 6),
@@ -331,12 +323,6 @@ BN_INCEPTION = InceptionSpec(
     bn_momentum=_builder.BN_MOMENTUM,
     act_suffix="_relu",
 )
-
-SPECS = {
-    "se_inception_v3": INCEPTION_V3,
-    "se_inception_resnet_v2": INCEPTION_RESNET_V2,
-    "se_bn_inception": BN_INCEPTION,
-}
 
 
 class _Network:
@@ -422,45 +408,24 @@ class _Network:
         return x if linear else layers.Activation("relu", name=f"{name}_ac")(x)
 
 
-def build_inception(
-    spec,
-    model_name,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    se_ratio,
-    se_options,
-):
-    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
-    se = _builder.se_layer_options(se_ratio, se_options)
-    input_shape = _builder.obtain_input_shape(
-        input_shape,
-        default_size=spec.default_size,
-        min_size=spec.min_size,
-        require_flatten=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-    )
-    img_input = _builder.model_input(input_tensor, input_shape)
-    spec.check_sides(tuple(img_input.shape[1:]), model_name)
-    net = _Network(spec, se)
-    x = net.branch(img_input, spec.body, "")
-    x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
-    model = _builder.build_model(img_input, input_tensor, x, name)
+def body(inputs, spec, args):
+    spec.check_sides(tuple(inputs.shape[1:]), args.model_name)
+    return _Network(spec, args.se).branch(inputs, spec.body, "")
 
-    def base():  # the keras.applications network with its ImageNet weights
+
+def base(spec, args, input_shape):
+    if spec.base is None:
+        return None
+
+    def build():  # the keras.applications network with its ImageNet weights
         return getattr(keras.applications, spec.base)(
-            weights="imagenet", include_top=include_top, input_shape=input_shape, classes=classes
+            weights="imagenet",
+            include_top=args.include_top,
+            input_shape=input_shape,
+            classes=args.classes,
         )
 
-    return _builder.load_weights(
-        model, weights, model_name, base=(base, "structure") if spec.base else None
-    )
+    return build
 
 
 _DOC = """Instantiates the {title} architecture (Hu et al. 2018).
@@ -497,80 +462,11 @@ _BASE_TAG_DOC = (
 )
 
 
-def _public_builder(model_name, function_name, title, summary, keras_name):
-    spec = SPECS[model_name]
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=model_name,
-        *,
-        se_ratio=16,
-        se_options=None,
-    ):
-        return build_inception(
-            spec,
-            model_name,
-            include_top,
-            weights,
-            input_tensor,
-            input_shape,
-            pooling,
-            classes,
-            classifier_activation,
-            name,
-            se_ratio,
-            se_options,
-        )
-
-    builder.__name__ = builder.__qualname__ = function_name
-    builder.__doc__ = _DOC.format(
-        title=title,
-        paper="Hu et al. 2018",
-        summary=summary,
-        keras_name=keras_name,
-        tags=_BASE_TAG_DOC if spec.base else "",
-        size=spec.default_size,
-        min_size=spec.min_size,
-    )
-    return builder
-
-
-SEInceptionV3 = _public_builder(
-    "se_inception_v3",
-    "SEInceptionV3",
-    "SE-Inception-v3",
-    "keras.applications' InceptionV3 with SE on the output of each of its 11 Inception "
-    "modules (`mixed0_se` .. `mixed10_se`).",
-    "InceptionV3",
-)
-SEInceptionResNetV2 = _public_builder(
-    "se_inception_resnet_v2",
-    "SEInceptionResNetV2",
-    "SE-Inception-ResNet-v2",
-    "keras.applications' InceptionResNetV2 with SE on the residual branch of each of its 40 "
-    "Inception-ResNet blocks, before the scaled addition (`block35_1_se` ..).",
-    "InceptionResNetV2",
-)
-SEBNInception = _public_builder(
-    "se_bn_inception",
-    "SEBNInception",
-    "SE-BN-Inception",
-    "The authors' released SE-BN-Inception (Caffe prototxt, 11,931,622 parameters): "
-    "BN-Inception with SE on the output of modules 3a to 5b (`inception_3a_se` ..), none in "
-    "the stem; 224x224 input.",
-    "InceptionV3",
-)
-
 MODELS = (
     ModelEntry(
         "se_inception_v3",
-        SEInceptionV3,
+        "SEInceptionV3",
+        INCEPTION_V3,
         299,
         75,
         2048,
@@ -581,7 +477,8 @@ MODELS = (
     # (*) The paper's Inception-ResNet-v2 is the authors' re-implementation; keras' is larger.
     ModelEntry(
         "se_inception_resnet_v2",
-        SEInceptionResNetV2,
+        "SEInceptionResNetV2",
+        INCEPTION_RESNET_V2,
         299,
         75,
         1536,
@@ -590,7 +487,56 @@ MODELS = (
         "11.76G*",
         imagenet_base=True,
     ),
-    ModelEntry("se_bn_inception", SEBNInception, 224, 32, 1024, 11_931_622, 2_035_600_832, "2.04G"),
+    ModelEntry(
+        "se_bn_inception",
+        "SEBNInception",
+        BN_INCEPTION,
+        224,
+        32,
+        1024,
+        11_931_622,
+        2_035_600_832,
+        "2.04G",
+    ),
+)
+
+FAMILY = _builder.Family(MODELS, body, base=base, base_match="structure")
+
+
+def _public_builder(model_name, title, summary, keras_name):
+    entry = FAMILY.entry(model_name)
+    doc = _DOC.format(
+        title=title,
+        summary=summary,
+        keras_name=keras_name,
+        tags=_BASE_TAG_DOC if entry.spec.base else "",
+        size=entry.default_size,
+        min_size=entry.min_size,
+    )
+    return FAMILY.public_builder(model_name, doc, _builder.keras_arguments())
+
+
+SEInceptionV3 = _public_builder(
+    "se_inception_v3",
+    "SE-Inception-v3",
+    "keras.applications' InceptionV3 with SE on the output of each of its 11 Inception "
+    "modules (`mixed0_se` .. `mixed10_se`).",
+    "InceptionV3",
+)
+SEInceptionResNetV2 = _public_builder(
+    "se_inception_resnet_v2",
+    "SE-Inception-ResNet-v2",
+    "keras.applications' InceptionResNetV2 with SE on the residual branch of each of its 40 "
+    "Inception-ResNet blocks, before the scaled addition (`block35_1_se` ..).",
+    "InceptionResNetV2",
+)
+SEBNInception = _public_builder(
+    "se_bn_inception",
+    "SE-BN-Inception",
+    "The authors' released SE-BN-Inception (Caffe prototxt, 11,931,622 parameters): "
+    "BN-Inception with SE on the output of modules 3a to 5b (`inception_3a_se` ..), none in "
+    "the stem; 224x224 input.",
+    "InceptionV3",
 )
 
 

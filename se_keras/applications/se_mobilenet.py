@@ -40,48 +40,53 @@ class MobileNetSpec:
     alphas: tuple  # width multipliers keras released ImageNet weights for
     bn_momentum: float  # keras' choices: the default 0.99 (v1), 0.999 (v2)
     se_divisor: int  # bottleneck width rounding (SqueezeExcite `divisor`)
+    version: int  # 1: MobileNet, 2: MobileNetV2
+
+    @property
+    def se_defaults(self):
+        return {"divisor": self.se_divisor}
 
 
-SPECS = {
-    "se_mobilenet": MobileNetSpec(
-        "MobileNet",
-        (
-            (64, 1),
-            (128, 2),
-            (128, 1),
-            (256, 2),
-            (256, 1),
-            (512, 2),
-            (512, 1),
-            (512, 1),
-            (512, 1),
-            (512, 1),
-            (512, 1),
-            (1024, 2),
-            (1024, 1),
-        ),
-        sizes=(128, 160, 192, 224),
-        alphas=(0.25, 0.5, 0.75, 1.0),
-        bn_momentum=0.99,
-        se_divisor=1,
+_V1 = MobileNetSpec(
+    "MobileNet",
+    (
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+        (512, 2),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (1024, 2),
+        (1024, 1),
     ),
-    "se_mobilenet_v2": MobileNetSpec(
-        "MobileNetV2",
-        (
-            (1, 16, 1, 1),
-            (6, 24, 2, 2),
-            (6, 32, 3, 2),
-            (6, 64, 4, 2),
-            (6, 96, 3, 1),
-            (6, 160, 3, 2),
-            (6, 320, 1, 1),
-        ),
-        sizes=(96, 128, 160, 192, 224),
-        alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
-        bn_momentum=0.999,
-        se_divisor=8,
+    sizes=(128, 160, 192, 224),
+    alphas=(0.25, 0.5, 0.75, 1.0),
+    bn_momentum=0.99,
+    se_divisor=1,
+    version=1,
+)
+_V2 = MobileNetSpec(
+    "MobileNetV2",
+    (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
     ),
-}
+    sizes=(96, 128, 160, 192, 224),
+    alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+    bn_momentum=0.999,
+    se_divisor=8,
+    version=2,
+)
 
 
 def make_divisible(value, divisor=8):
@@ -103,7 +108,8 @@ def _correct_pad(x, kernel=3):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
-def _v1_body(x, spec, alpha, depth_multiplier, se):
+def _v1_body(x, spec, args):
+    alpha = args.alpha
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(
         x
     )
@@ -115,7 +121,7 @@ def _v1_body(x, spec, alpha, depth_multiplier, se):
             3,
             strides=stride,
             padding="same" if stride == 1 else "valid",
-            depth_multiplier=depth_multiplier,
+            depth_multiplier=args.depth_multiplier,
             use_bias=False,
             name=f"conv_dw_{block_id}",
         )(x)
@@ -126,19 +132,19 @@ def _v1_body(x, spec, alpha, depth_multiplier, se):
         )(x)
         x = _batch_norm(x, spec, f"conv_pw_{block_id}_bn")
         x = layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
-        x = se(x, f"conv_pw_{block_id}_se")
+        x = _builder.squeeze_excite(x, args.se, f"conv_pw_{block_id}_se")
     return x
 
 
-def _v1_head(x, include_top, pooling, classes, classifier_activation, dropout):
-    if not include_top:
-        return _builder.classifier_head(x, False, pooling, classes, classifier_activation)
+def head(x, spec, args):
+    if spec.version == 2 or not args.include_top:
+        return _builder.default_head(x, spec, args)
     # keras' MobileNet classifies with a 1x1 convolution (`conv_preds`), kept for the copy.
     x = layers.GlobalAveragePooling2D(keepdims=True, name="avg_pool")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
-    x = layers.Reshape((classes,), name="reshape_2")(x)
-    return layers.Activation(classifier_activation, name="predictions")(x)
+    x = layers.Dropout(args.dropout, name="dropout")(x)
+    x = layers.Conv2D(args.classes, 1, padding="same", name="conv_preds")(x)
+    x = layers.Reshape((args.classes,), name="reshape_2")(x)
+    return layers.Activation(args.classifier_activation, name="predictions")(x)
 
 
 def _inverted_residual(x, spec, expansion, filters, stride, block_id, se):
@@ -162,7 +168,7 @@ def _inverted_residual(x, spec, expansion, filters, stride, block_id, se):
     )(x)
     x = _batch_norm(x, spec, f"{prefix}depthwise_BN")
     x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
-    x = se(x, f"{prefix}se")
+    x = _builder.squeeze_excite(x, se, f"{prefix}se")
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
     x = _batch_norm(x, spec, f"{prefix}project_BN")
     if channels == filters and stride == 1:
@@ -170,7 +176,8 @@ def _inverted_residual(x, spec, expansion, filters, stride, block_id, se):
     return x
 
 
-def _v2_body(x, spec, alpha, se):
+def _v2_body(x, spec, args):
+    alpha = args.alpha
     x = layers.Conv2D(
         make_divisible(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1"
     )(x)
@@ -185,7 +192,7 @@ def _v2_body(x, spec, alpha, se):
                 make_divisible(int(filters * alpha)),
                 stride if repeat == 0 else 1,
                 block_id,
-                se,
+                args.se,
             )
             block_id += 1
     last = make_divisible(1280 * alpha) if alpha > 1.0 else 1280
@@ -193,23 +200,44 @@ def _v2_body(x, spec, alpha, se):
     return layers.ReLU(6.0, name="out_relu")(_batch_norm(x, spec, "Conv_1_bn"))
 
 
-def _check_base_weights(spec, weights, alpha, depth_multiplier):
-    if weights != BASE_TAG:
+def check(spec, args):
+    _builder.check_width("alpha", args.alpha, 1 / 32 if spec.version == 1 else None)
+    if spec.version == 1:
+        check_positive("depth_multiplier", args.depth_multiplier)
+        dropout = args.dropout
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0 <= dropout < 1
+        ):
+            raise ValueError(
+                "Invalid value for argument `dropout`: expected a rate in [0, 1). "
+                f"Received: dropout={dropout!r}"
+            )
+    if args.weights != BASE_TAG:
         return
-    if alpha not in spec.alphas:
+    if args.alpha not in spec.alphas:
         raise ValueError(
             f'With `weights="{BASE_TAG}"`, `alpha` must be one of {list(spec.alphas)} (the '
             f"widths keras.applications.{spec.keras_builder} has weights for). "
-            f"Received: alpha={alpha!r}"
+            f"Received: alpha={args.alpha!r}"
         )
-    if depth_multiplier != 1:
+    if spec.version == 1 and args.depth_multiplier != 1:
         raise ValueError(
             f'With `weights="{BASE_TAG}"`, `depth_multiplier` must be 1. '
-            f"Received: depth_multiplier={depth_multiplier!r}"
+            f"Received: depth_multiplier={args.depth_multiplier!r}"
         )
 
 
-def _base_builder(spec, alpha, include_top, input_shape):
+def body(inputs, spec, args):
+    return (_v1_body if spec.version == 1 else _v2_body)(inputs, spec, args)
+
+
+def default_name(spec, args, rows):
+    return f"{args.model_name}_{args.alpha:0.2f}_{rows}"
+
+
+def base(spec, args, input_shape):
     """The keras.applications network whose ImageNet weights `imagenet_base` copies: same
     width and top, at the input size whose weights keras would pick for this input."""
     rows, cols = _builder.spatial_size(input_shape)
@@ -220,59 +248,11 @@ def _base_builder(spec, alpha, include_top, input_shape):
     def build():
         # Looked up at call time, so that the base can be replaced (tests, custom mirrors).
         network = getattr(keras.applications, spec.keras_builder)
-        return network(input_shape=shape, alpha=alpha, include_top=include_top, weights="imagenet")
+        return network(
+            input_shape=shape, alpha=args.alpha, include_top=args.include_top, weights="imagenet"
+        )
 
     return build
-
-
-def build_mobilenet(
-    model_name,
-    input_shape,
-    alpha,
-    depth_multiplier,
-    dropout,
-    include_top,
-    weights,
-    input_tensor,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    se_ratio,
-    se_options,
-):
-    spec = SPECS[model_name]
-    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
-    v1 = model_name == "se_mobilenet"
-    _builder.check_width("alpha", alpha, 1 / 32 if v1 else None)
-    check_positive("depth_multiplier", depth_multiplier)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(
-            "Invalid value for argument `dropout`: expected a rate in [0, 1). "
-            f"Received: dropout={dropout!r}"
-        )
-    options = _builder.se_layer_options(se_ratio, se_options, divisor=spec.se_divisor)
-    _check_base_weights(spec, weights, alpha, depth_multiplier)
-    input_shape = _builder.resolve_input_shape(
-        input_shape, input_tensor, spec.sizes, include_top, weights
-    )
-    img_input = _builder.model_input(input_tensor, input_shape)
-
-    def se(x, layer_name):
-        return _builder.squeeze_excite(x, options, layer_name)
-
-    if v1:
-        x = _v1_body(img_input, spec, alpha, depth_multiplier, se)
-        x = _v1_head(x, include_top, pooling, classes, classifier_activation, dropout)
-    else:
-        x = _v2_body(img_input, spec, alpha, se)
-        x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
-    rows = _builder.spatial_size(input_shape)[0]
-    model = _builder.build_model(
-        img_input, input_tensor, x, name or f"{model_name}_{alpha:0.2f}_{rows}"
-    )
-    base = (_base_builder(spec, alpha, include_top, input_shape), "name")
-    return _builder.load_weights(model, weights, model_name, base=base)
 
 
 _ARGS = """
@@ -302,73 +282,7 @@ _ARGS = """
 """
 
 
-def SEMobileNet(
-    input_shape=None,
-    alpha=1.0,
-    depth_multiplier=1,
-    dropout=1e-3,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    se_ratio=16,
-    se_options=None,
-):
-    return build_mobilenet(
-        "se_mobilenet",
-        input_shape,
-        alpha,
-        depth_multiplier,
-        dropout,
-        include_top,
-        weights,
-        input_tensor,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-        se_ratio,
-        se_options,
-    )
-
-
-def SEMobileNetV2(
-    input_shape=None,
-    alpha=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    se_ratio=16,
-    se_options=None,
-):
-    return build_mobilenet(
-        "se_mobilenet_v2",
-        input_shape,
-        alpha,
-        1,
-        0.0,
-        include_top,
-        weights,
-        input_tensor,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-        se_ratio,
-        se_options,
-    )
-
-
-SEMobileNet.__doc__ = """Instantiates SE-MobileNet (v1; Howard et al. 2017 with SE, Hu et al. 2018).
+_V1_DOC = """Instantiates SE-MobileNet (v1; Howard et al. 2017 with SE, Hu et al. 2018).
 
     Mirrors `keras.applications.MobileNet` (same arguments, order and defaults, except
     `weights=None`), with SE on the output of each of the 13 pointwise convolutions (after
@@ -376,10 +290,10 @@ SEMobileNet.__doc__ = """Instantiates SE-MobileNet (v1; Howard et al. 2017 with 
 """ + _ARGS.format(
     extra_args="\n        depth_multiplier: depth multiplier of the depthwise convolutions."
     "\n        dropout: dropout rate before the classifier (default 1e-3, as keras').",
-    alphas=list(SPECS["se_mobilenet"].alphas),
+    alphas=list(_V1.alphas),
     model_name="se_mobilenet",
 )
-SEMobileNetV2.__doc__ = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with SE).
+_V2_DOC = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with SE).
 
     Mirrors `keras.applications.MobileNetV2` (same arguments, order and defaults, except
     `weights=None`). Each inverted residual block has SE after its depthwise convolution's
@@ -388,14 +302,15 @@ SEMobileNetV2.__doc__ = """Instantiates SE-MobileNetV2 (Sandler et al. 2018 with
     on the block's widest features, whereas the projection's output is a linear bottleneck.
 """ + _ARGS.format(
     extra_args="",
-    alphas=list(SPECS["se_mobilenet_v2"].alphas),
+    alphas=list(_V2.alphas),
     model_name="se_mobilenet_v2",
 )
 
 MODELS = (
     ModelEntry(
         "se_mobilenet",
-        SEMobileNet,
+        "SEMobileNet",
+        _V1,
         224,
         32,
         1024,
@@ -407,7 +322,8 @@ MODELS = (
     ),
     ModelEntry(
         "se_mobilenet_v2",
-        SEMobileNetV2,
+        "SEMobileNetV2",
+        _V2,
         224,
         32,
         1280,
@@ -416,6 +332,25 @@ MODELS = (
         imagenet_base=True,
         searched=True,
     ),
+)
+
+FAMILY = _builder.Family(
+    MODELS,
+    body,
+    check=check,
+    head=head,
+    input_shape=_builder.mobile_input_shape,
+    default_name=default_name,
+    base=base,
+)
+SEMobileNet = FAMILY.public_builder(
+    "se_mobilenet",
+    _V1_DOC,
+    _builder.keras_arguments(leading={"alpha": 1.0, "depth_multiplier": 1, "dropout": 1e-3}),
+    name=False,
+)
+SEMobileNetV2 = FAMILY.public_builder(
+    "se_mobilenet_v2", _V2_DOC, _builder.keras_arguments(leading={"alpha": 1.0}), name=False
 )
 
 

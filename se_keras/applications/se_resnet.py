@@ -42,26 +42,6 @@ class ResNetSpec:
         return 4 if self.bottleneck else 1
 
 
-SPECS = {
-    "se_resnet18": ResNetSpec((2, 2, 2, 2), bottleneck=False),
-    "se_resnet34": ResNetSpec((3, 4, 6, 3), bottleneck=False),
-    "se_resnet50": ResNetSpec((3, 4, 6, 3)),
-    "se_resnet101": ResNetSpec((3, 4, 23, 3)),
-    "se_resnet152": ResNetSpec((3, 8, 36, 3)),
-    "se_resnext50": ResNetSpec((3, 4, 6, 3), groups=32, inner=(2, 2), stride_on_3x3=True),
-    "se_resnext101": ResNetSpec((3, 4, 23, 3), groups=32, inner=(2, 2), stride_on_3x3=True),
-    "senet154": ResNetSpec(
-        (3, 8, 36, 3),
-        groups=64,
-        inner=(2, 4),
-        stride_on_3x3=True,
-        deep_stem=True,
-        shortcut_kernel=3,
-        dropout=0.2,
-    ),
-}
-
-
 conv_bn = _builder.conv_bn
 
 
@@ -115,59 +95,28 @@ def residual_unit(x, spec, width, stride, shortcut_kernel, se, name):
     return squeeze(x) if position == "post" else x
 
 
-def _check_se(se_ratio, se_stages, se_position, se_options):
-    """(SqueezeExcite arguments or None, the stages that carry SE)."""
-    options = _builder.se_layer_options(se_ratio, se_options)
-    stages = tuple(se_stages) if isinstance(se_stages, (list, tuple, set, range)) else (None,)
-    if not set(stages) <= {2, 3, 4, 5}:
+def check(spec, args):
+    """The SE ablation arguments (the rest is `_builder.Family.build`'s)."""
+    stages = args.se_stages
+    if not (isinstance(stages, (list, tuple, set, range)) and set(stages) <= {2, 3, 4, 5}):
         raise ValueError(
             "Invalid value for argument `se_stages`: expected stage numbers among 2, 3, 4, 5 "
-            f"(conv2_x .. conv5_x). Received: se_stages={se_stages!r}"
+            f"(conv2_x .. conv5_x). Received: se_stages={stages!r}"
         )
-    check_choice("se_position", se_position, SE_POSITIONS + (SE_INSIDE,))
-    return options, stages
+    check_choice("se_position", args.se_position, SE_POSITIONS + (SE_INSIDE,))
 
 
-def build_resnet(
-    spec,
-    model_name,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    se_ratio,
-    se_stages,
-    se_position,
-    se_options,
-):
-    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
-    options, stages = _check_se(se_ratio, se_stages, se_position, se_options)
-    input_shape = _builder.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-    )
-    img_input = _builder.model_input(input_tensor, input_shape)
-
-    x = stem(img_input, spec)
+def body(inputs, spec, args):
+    x = stem(inputs, spec)
     for stage, (blocks, width) in enumerate(zip(spec.blocks, STAGE_WIDTHS), start=2):
-        se = (options, se_position) if options is not None and stage in stages else None
+        se = (
+            (args.se, args.se_position) if args.se is not None and stage in args.se_stages else None
+        )
         for block in range(1, blocks + 1):
             stride = 2 if stage > 2 and block == 1 else 1
             kernel = spec.shortcut_kernel if stage > 2 else 1
             x = residual_unit(x, spec, width, stride, kernel, se, f"conv{stage}_block{block}")
-    x = _builder.classifier_head(
-        x, include_top, pooling, classes, classifier_activation, spec.dropout
-    )
-    model = _builder.build_model(img_input, input_tensor, x, name)
-    return _builder.load_weights(model, weights, model_name, torch_name)
+    return x
 
 
 _BLOCK = re.compile(r"conv(\d)_block(\d+)_(?:(\d)_(conv|bn)|(se))$")
@@ -227,71 +176,68 @@ _DOC = """Instantiates the {title} architecture ({paper}).
     """
 
 
-def _public_builder(model_name, function_name, title, paper):
-    spec = SPECS[model_name]
-
-    def builder(
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=model_name,
-        *,
-        se_ratio=16,
-        se_stages=(2, 3, 4, 5),
-        se_position="standard",
-        se_options=None,
-    ):
-        return build_resnet(
-            spec,
-            model_name,
-            include_top,
-            weights,
-            input_tensor,
-            input_shape,
-            pooling,
-            classes,
-            classifier_activation,
-            name,
-            se_ratio,
-            se_stages,
-            se_position,
-            se_options,
-        )
-
-    builder.__name__ = builder.__qualname__ = function_name
-    builder.__doc__ = _DOC.format(title=title, paper=paper)
-    return builder
-
-
-_RESNET = "SE-ResNet, Hu et al. 2018"
-SEResNet18 = _public_builder("se_resnet18", "SEResNet18", "SE-ResNet-18", _RESNET)
-SEResNet34 = _public_builder("se_resnet34", "SEResNet34", "SE-ResNet-34", _RESNET)
-SEResNet50 = _public_builder("se_resnet50", "SEResNet50", "SE-ResNet-50", _RESNET)
-SEResNet101 = _public_builder("se_resnet101", "SEResNet101", "SE-ResNet-101", _RESNET)
-SEResNet152 = _public_builder("se_resnet152", "SEResNet152", "SE-ResNet-152", _RESNET)
-SEResNeXt50 = _public_builder(
-    "se_resnext50", "SEResNeXt50", "SE-ResNeXt-50 (32x4d)", "SE-ResNeXt, Hu et al. 2018"
-)
-SEResNeXt101 = _public_builder(
-    "se_resnext101", "SEResNeXt101", "SE-ResNeXt-101 (32x4d)", "SE-ResNeXt, Hu et al. 2018"
-)
-SENet154 = _public_builder("senet154", "SENet154", "SENet-154", "Hu et al. 2018")
-
+_BOTTLENECK = dict(groups=32, inner=(2, 2), stride_on_3x3=True)  # SE-ResNeXt (32x4d)
 MODELS = (
-    ModelEntry("se_resnet18", SEResNet18, 224, 32, 512, 11_778_592, 1_815_665_664, searched=True),
-    ModelEntry("se_resnet34", SEResNet34, 224, 32, 512, 21_958_868, 3_666_678_272, searched=True),
     ModelEntry(
-        "se_resnet50", SEResNet50, 224, 32, 2048, 28_088_024, 3_871_526_912, "3.87G", searched=True
+        "se_resnet18",
+        "SEResNet18",
+        ResNetSpec((2, 2, 2, 2), bottleneck=False),
+        224,
+        32,
+        512,
+        11_778_592,
+        1_815_665_664,
+        searched=True,
     ),
-    ModelEntry("se_resnet101", SEResNet101, 224, 32, 2048, 49_326_872, 7_592_800_256, "7.60G"),
-    ModelEntry("se_resnet152", SEResNet152, 224, 32, 2048, 66_821_848, 11_315_286_016, "11.32G"),
+    ModelEntry(
+        "se_resnet34",
+        "SEResNet34",
+        ResNetSpec((3, 4, 6, 3), bottleneck=False),
+        224,
+        32,
+        512,
+        21_958_868,
+        3_666_678_272,
+        searched=True,
+    ),
+    ModelEntry(
+        "se_resnet50",
+        "SEResNet50",
+        ResNetSpec((3, 4, 6, 3)),
+        224,
+        32,
+        2048,
+        28_088_024,
+        3_871_526_912,
+        "3.87G",
+        searched=True,
+    ),
+    ModelEntry(
+        "se_resnet101",
+        "SEResNet101",
+        ResNetSpec((3, 4, 23, 3)),
+        224,
+        32,
+        2048,
+        49_326_872,
+        7_592_800_256,
+        "7.60G",
+    ),
+    ModelEntry(
+        "se_resnet152",
+        "SEResNet152",
+        ResNetSpec((3, 8, 36, 3)),
+        224,
+        32,
+        2048,
+        66_821_848,
+        11_315_286_016,
+        "11.32G",
+    ),
     ModelEntry(
         "se_resnext50",
-        SEResNeXt50,
+        "SEResNeXt50",
+        ResNetSpec((3, 4, 6, 3), **_BOTTLENECK),
         224,
         32,
         2048,
@@ -300,9 +246,62 @@ MODELS = (
         "4.25G",
         searched=True,
     ),
-    ModelEntry("se_resnext101", SEResNeXt101, 224, 32, 2048, 48_955_416, 7_992_602_624, "8.00G"),
-    ModelEntry("senet154", SENet154, 224, 32, 2048, 115_088_984, 20_714_655_744, "20.7G"),
+    ModelEntry(
+        "se_resnext101",
+        "SEResNeXt101",
+        ResNetSpec((3, 4, 23, 3), **_BOTTLENECK),
+        224,
+        32,
+        2048,
+        48_955_416,
+        7_992_602_624,
+        "8.00G",
+    ),
+    ModelEntry(
+        "senet154",
+        "SENet154",
+        ResNetSpec(
+            (3, 8, 36, 3),
+            groups=64,
+            inner=(2, 4),
+            stride_on_3x3=True,
+            deep_stem=True,
+            shortcut_kernel=3,
+            dropout=0.2,
+        ),
+        224,
+        32,
+        2048,
+        115_088_984,
+        20_714_655_744,
+        "20.7G",
+    ),
 )
+
+FAMILY = _builder.Family(MODELS, body, check=check, torch_names=torch_name)
+_ARGUMENTS = _builder.keras_arguments(weights="imagenet")
+_SE_ARGUMENTS = {
+    "se_ratio": 16,
+    "se_stages": (2, 3, 4, 5),
+    "se_position": "standard",
+    "se_options": None,
+}
+
+
+def _public_builder(model_name, title, paper="SE-ResNet, Hu et al. 2018"):
+    doc = _DOC.format(title=title, paper=paper)
+    return FAMILY.public_builder(model_name, doc, _ARGUMENTS, _SE_ARGUMENTS)
+
+
+SEResNet18 = _public_builder("se_resnet18", "SE-ResNet-18")
+SEResNet34 = _public_builder("se_resnet34", "SE-ResNet-34")
+SEResNet50 = _public_builder("se_resnet50", "SE-ResNet-50")
+SEResNet101 = _public_builder("se_resnet101", "SE-ResNet-101")
+SEResNet152 = _public_builder("se_resnet152", "SE-ResNet-152")
+_RESNEXT = "SE-ResNeXt, Hu et al. 2018"
+SEResNeXt50 = _public_builder("se_resnext50", "SE-ResNeXt-50 (32x4d)", _RESNEXT)
+SEResNeXt101 = _public_builder("se_resnext101", "SE-ResNeXt-101 (32x4d)", _RESNEXT)
+SENet154 = _public_builder("senet154", "SENet-154", "Hu et al. 2018")
 
 # The authors' Caffe weights in Cadene's PyTorch port (timm mirrors the same files); the
 # SE-ResNet-18/34 files were trained by timm (legacy senet.py), not released by the authors.

@@ -49,9 +49,7 @@ V2_WIDTHS = {
 class ShuffleNetSpec:
     version: int
     repeats: tuple = (4, 8, 4)  # units in stages 2-4; the first of each has stride 2
-
-
-SPECS = {"se_shufflenet": ShuffleNetSpec(1), "se_shufflenet_v2": ShuffleNetSpec(2)}
+    sizes: tuple = ()  # input sizes with released weights (`_builder.mobile_input_shape`)
 
 
 def v1_widths(alpha, groups):
@@ -96,7 +94,7 @@ def _v1_unit(x, out_channels, groups, stride, first_grouped, se, name):
         y = ChannelShuffle(groups, name=f"{name}_shuffle")(y)
     y = _builder.conv_bn(y, None, 3, f"{name}_2", stride=stride, relu=False, depthwise=True)
     y = _builder.conv_bn(y, branch_channels, 1, f"{name}_3", groups=groups, relu=False)
-    y = se(y, f"{name}_se")
+    y = _builder.squeeze_excite(y, se, f"{name}_se")
     if stride > 1:
         shortcut = _pool(x, "avg", f"{name}_0")
         x = layers.Concatenate(axis=axis, name=f"{name}_concat")([shortcut, y])
@@ -119,13 +117,14 @@ def _v2_unit(x, out_channels, stride, se, name):
     y = _builder.conv_bn(branch, half, 1, f"{name}_1")
     y = _builder.conv_bn(y, None, 3, f"{name}_2", stride=stride, relu=False, depthwise=True)
     y = _builder.conv_bn(y, half, 1, f"{name}_3")
-    y = se(y, f"{name}_se")
+    y = _builder.squeeze_excite(y, se, f"{name}_se")
     x = layers.Concatenate(axis=_builder.channel_axis(), name=f"{name}_concat")([shortcut, y])
     return ChannelShuffle(2, name=f"{name}_shuffle")(x)
 
 
-def _v1_body(x, spec, alpha, groups, se):
-    stem, *widths = v1_widths(alpha, groups)
+def _v1_body(x, spec, args):
+    groups, se = args.groups, args.se
+    stem, *widths = v1_widths(args.alpha, groups)
     x = _stem(x, stem)
     for stage, (repeats, width) in enumerate(zip(spec.repeats, widths), start=2):
         for block in range(1, repeats + 1):
@@ -137,12 +136,12 @@ def _v1_body(x, spec, alpha, groups, se):
     return x
 
 
-def _v2_body(x, spec, alpha, se):
-    *widths, last = V2_WIDTHS[alpha]
+def _v2_body(x, spec, args):
+    *widths, last = V2_WIDTHS[args.alpha]
     x = _stem(x, STEM_CHANNELS)
     for stage, (repeats, width) in enumerate(zip(spec.repeats, widths), start=2):
         for block in range(1, repeats + 1):
-            x = _v2_unit(x, width, 2 if block == 1 else 1, se, f"stage{stage}_block{block}")
+            x = _v2_unit(x, width, 2 if block == 1 else 1, args.se, f"stage{stage}_block{block}")
     return _builder.conv_bn(x, last, 1, "conv5")
 
 
@@ -151,45 +150,21 @@ def _check_no_bool(name, value, choices):
     check_choice(name, value, () if isinstance(value, bool) else choices)
 
 
-def build_shufflenet(
-    model_name,
-    input_shape,
-    alpha,
-    groups,
-    include_top,
-    weights,
-    input_tensor,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    se_ratio,
-    se_options,
-):
-    spec = SPECS[model_name]
-    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
+def check(spec, args):
     if spec.version == 1:
-        _check_no_bool("groups", groups, tuple(V1_WIDTHS))
-        _builder.check_width("alpha", alpha)
+        _check_no_bool("groups", args.groups, tuple(V1_WIDTHS))
+        _builder.check_width("alpha", args.alpha)
     else:
-        _check_no_bool("alpha", alpha, tuple(V2_WIDTHS))
-    options = _builder.se_layer_options(se_ratio, se_options)
-    input_shape = _builder.resolve_input_shape(input_shape, input_tensor, (), include_top, weights)
-    img_input = _builder.model_input(input_tensor, input_shape)
+        _check_no_bool("alpha", args.alpha, tuple(V2_WIDTHS))
 
-    def se(x, layer_name):
-        return _builder.squeeze_excite(x, options, layer_name)
 
-    if spec.version == 1:
-        x = _v1_body(img_input, spec, alpha, groups, se)
-        default_name = f"{model_name}_g{groups}_{alpha:0.2f}"
-    else:
-        x = _v2_body(img_input, spec, alpha, se)
-        default_name = f"{model_name}_{alpha:0.2f}"
-    x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
-    rows = _builder.spatial_size(input_shape)[0]
-    model = _builder.build_model(img_input, input_tensor, x, name or f"{default_name}_{rows}")
-    return _builder.load_weights(model, weights, model_name)
+def body(inputs, spec, args):
+    return (_v1_body if spec.version == 1 else _v2_body)(inputs, spec, args)
+
+
+def default_name(spec, args, rows):
+    groups = f"_g{args.groups}" if spec.version == 1 else ""
+    return f"{args.model_name}{groups}_{args.alpha:0.2f}_{rows}"
 
 
 _ARGS = """
@@ -215,70 +190,7 @@ _ARGS = """
 """
 
 
-def SEShuffleNet(
-    input_shape=None,
-    alpha=1.0,
-    groups=3,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    se_ratio=16,
-    se_options=None,
-):
-    return build_shufflenet(
-        "se_shufflenet",
-        input_shape,
-        alpha,
-        groups,
-        include_top,
-        weights,
-        input_tensor,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-        se_ratio,
-        se_options,
-    )
-
-
-def SEShuffleNetV2(
-    input_shape=None,
-    alpha=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    *,
-    se_ratio=16,
-    se_options=None,
-):
-    return build_shufflenet(
-        "se_shufflenet_v2",
-        input_shape,
-        alpha,
-        None,
-        include_top,
-        weights,
-        input_tensor,
-        pooling,
-        classes,
-        classifier_activation,
-        name,
-        se_ratio,
-        se_options,
-    )
-
-
-SEShuffleNet.__doc__ = """Instantiates SE-ShuffleNet (v1; Zhang et al. 2018, with SE).
+_V1_DOC = """Instantiates SE-ShuffleNet (v1; Zhang et al. 2018, with SE).
 
     Units: grouped 1x1 convolution (not grouped in stage 2's first unit), channel shuffle,
     3x3 depthwise convolution, grouped 1x1 convolution, SE, then addition with the input
@@ -293,7 +205,7 @@ SEShuffleNet.__doc__ = """Instantiates SE-ShuffleNet (v1; Zhang et al. 2018, wit
     "            g=3: 240, 480, 960; g=4: 272, 544, 1088; g=8: 384, 768, 1536.",
     default_name="se_shufflenet_g<groups>_<alpha>",
 )
-SEShuffleNetV2.__doc__ = """Instantiates SE-ShuffleNetV2 (Ma et al. 2018, with SE).
+_V2_DOC = """Instantiates SE-ShuffleNetV2 (Ma et al. 2018, with SE).
 
     Units: stride 1 splits the channels in two halves, one passes through and the other goes
     through 1x1 conv, 3x3 depthwise conv, 1x1 conv and SE; stride 2 feeds the whole input to
@@ -309,7 +221,8 @@ SEShuffleNetV2.__doc__ = """Instantiates SE-ShuffleNetV2 (Ma et al. 2018, with S
 MODELS = (
     ModelEntry(
         "se_shufflenet",
-        SEShuffleNet,
+        "SEShuffleNet",
+        ShuffleNetSpec(1),
         224,
         32,
         960,
@@ -320,7 +233,8 @@ MODELS = (
     ),
     ModelEntry(
         "se_shufflenet_v2",
-        SEShuffleNetV2,
+        "SEShuffleNetV2",
+        ShuffleNetSpec(2),
         224,
         32,
         1024,
@@ -328,6 +242,23 @@ MODELS = (
         macs=145_766_856,
         searched=True,
     ),
+)
+
+FAMILY = _builder.Family(
+    MODELS,
+    body,
+    check=check,
+    input_shape=_builder.mobile_input_shape,
+    default_name=default_name,
+)
+SEShuffleNet = FAMILY.public_builder(
+    "se_shufflenet",
+    _V1_DOC,
+    _builder.keras_arguments(leading={"alpha": 1.0, "groups": 3}),
+    name=False,
+)
+SEShuffleNetV2 = FAMILY.public_builder(
+    "se_shufflenet_v2", _V2_DOC, _builder.keras_arguments(leading={"alpha": 1.0}), name=False
 )
 
 # No weights were released for ShuffleNet; the zoo's ImageNet normalisation (RGB / 255, then

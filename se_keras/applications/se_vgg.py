@@ -33,12 +33,6 @@ class VGGSpec:
     fc_units: int = 4096  # fc1, fc2
 
 
-SPECS = {
-    "se_vgg16": VGGSpec("VGG16", (2, 2, 3, 3, 3)),
-    "se_vgg19": VGGSpec("VGG19", (2, 2, 4, 4, 4)),
-}
-
-
 def _conv(x, filters, name, batch_norm, se):
     if batch_norm:
         x = layers.Conv2D(filters, 3, padding="same", name=name)(x)
@@ -54,72 +48,47 @@ def _conv(x, filters, name, batch_norm, se):
     return _builder.squeeze_excite(x, se, f"{name}_se")
 
 
-def _head(x, spec, include_top, pooling, classes, classifier_activation):
-    if not include_top:
-        return _builder.classifier_head(x, False, pooling, classes, classifier_activation)
+def head(x, spec, args):
+    if not args.include_top:
+        return _builder.default_head(x, spec, args)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(spec.fc_units, activation="relu", name="fc1")(x)
     x = layers.Dense(spec.fc_units, activation="relu", name="fc2")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return layers.Dense(args.classes, activation=args.classifier_activation, name="predictions")(x)
 
 
-def _check_batch_norm(batch_norm, weights):
-    if not isinstance(batch_norm, bool):
+def check(spec, args):
+    if not isinstance(args.batch_norm, bool):
         raise ValueError(
             f"Invalid value for argument `batch_norm`: expected True or False. "
-            f"Received: batch_norm={batch_norm!r}"
+            f"Received: batch_norm={args.batch_norm!r}"
         )
-    if batch_norm and weights == base_weights.BASE_TAG:
+    if args.batch_norm and args.weights == base_weights.BASE_TAG:
         raise ValueError(
             f'`weights="{base_weights.BASE_TAG}"` copies keras.applications\' VGG, which has no '
             "BatchNorm; use batch_norm=False with it. Received: batch_norm=True"
         )
 
 
-def build_vgg(
-    model_name,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    se_ratio,
-    batch_norm,
-    se_options,
-):
-    spec = SPECS[model_name]
-    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
-    _check_batch_norm(batch_norm, weights)
-    se = _builder.se_layer_options(se_ratio, se_options)
-    input_shape = _builder.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        require_flatten=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-    )
-    img_input = _builder.model_input(input_tensor, input_shape)
-    x = img_input
+def body(inputs, spec, args):
+    x = inputs
     for block, (convs, filters) in enumerate(zip(spec.convs, spec.widths), start=1):
         for index in range(1, convs + 1):
-            x = _conv(x, filters, f"block{block}_conv{index}", batch_norm, se)
+            x = _conv(x, filters, f"block{block}_conv{index}", args.batch_norm, args.se)
         x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
-    x = _head(x, spec, include_top, pooling, classes, classifier_activation)
-    model = _builder.build_model(img_input, input_tensor, x, name)
+    return x
 
-    def base():  # looked up at call time, so that tests can replace the download
+
+def base(spec, args, input_shape):
+    def build():  # looked up at call time, so that tests can replace the download
         return getattr(keras.applications, spec.keras_builder)(
-            include_top=include_top,
+            include_top=args.include_top,
             weights="imagenet",
             input_shape=input_shape,
-            classes=classes,
+            classes=args.classes,
         )
 
-    return _builder.load_weights(model, weights, model_name, base=(base, "name"))
+    return build
 
 
 _DOC = """Instantiates the {title} architecture (Simonyan & Zisserman 2015 with SE, Hu et al.
@@ -156,52 +125,11 @@ _DOC = """Instantiates the {title} architecture (Simonyan & Zisserman 2015 with 
     """
 
 
-def _public_builder(model_name, function_name, title):
-    spec = SPECS[model_name]
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=model_name,
-        *,
-        se_ratio=16,
-        batch_norm=False,
-        se_options=None,
-    ):
-        return build_vgg(
-            model_name,
-            include_top,
-            weights,
-            input_tensor,
-            input_shape,
-            pooling,
-            classes,
-            classifier_activation,
-            name,
-            se_ratio,
-            batch_norm,
-            se_options,
-        )
-
-    builder.__name__ = builder.__qualname__ = function_name
-    builder.__doc__ = _DOC.format(
-        title=title, keras_name=spec.keras_builder, blocks=sum(spec.convs)
-    )
-    return builder
-
-
-SEVGG16 = _public_builder("se_vgg16", "SEVGG16", "SE-VGG-16")
-SEVGG19 = _public_builder("se_vgg19", "SEVGG19", "SE-VGG-19")
-
 MODELS = (
     ModelEntry(
         "se_vgg16",
-        SEVGG16,
+        "SEVGG16",
+        VGGSpec("VGG16", (2, 2, 3, 3, 3)),
         224,
         32,
         512,
@@ -210,8 +138,31 @@ MODELS = (
         "15.48G (with BN)",
         imagenet_base=True,
     ),
-    ModelEntry("se_vgg19", SEVGG19, 224, 32, 512, 143_973_120, 19_662_066_688, imagenet_base=True),
+    ModelEntry(
+        "se_vgg19",
+        "SEVGG19",
+        VGGSpec("VGG19", (2, 2, 4, 4, 4)),
+        224,
+        32,
+        512,
+        143_973_120,
+        19_662_066_688,
+        imagenet_base=True,
+    ),
 )
+
+FAMILY = _builder.Family(MODELS, body, check=check, head=head, base=base)
+_SE_ARGUMENTS = {"se_ratio": 16, "batch_norm": False, "se_options": None}
+
+
+def _public_builder(model_name, title):
+    spec = FAMILY.entry(model_name).spec
+    doc = _DOC.format(title=title, keras_name=spec.keras_builder, blocks=sum(spec.convs))
+    return FAMILY.public_builder(model_name, doc, _builder.keras_arguments(), _SE_ARGUMENTS)
+
+
+SEVGG16 = _public_builder("se_vgg16", "SE-VGG-16")
+SEVGG19 = _public_builder("se_vgg19", "SE-VGG-19")
 
 PREPROCESS_MODE = "caffe"  # what `preprocess_input` does, for tf.data pipelines
 
