@@ -33,6 +33,11 @@ BAD_ARGUMENTS = [
     (dict(se_options={"data_format": "channels_first"}), r"Received: se_options="),
     (dict(pooling="mean", include_top=False), r"Received: pooling='mean'"),
     (dict(weights="imagenet22k"), r"Received: weights='imagenet22k'"),
+    (
+        dict(classifier_activation="nope", input_shape=None),
+        r"Received: classifier_activation='nope'",
+    ),
+    (dict(classifier_activation=5, input_shape=None), r"Received: classifier_activation=5"),
 ]
 
 
@@ -50,6 +55,12 @@ def test_an_input_tensor_below_the_minimum_size_is_refused(name):
         se_keras.applications.get_model(
             name, weights=None, include_top=False, input_tensor=keras.Input((16, 16, 3))
         )
+
+
+def test_pretrained_weights_need_softmax_or_logits():
+    # As keras.applications' validate_activation, refused before any download.
+    with pytest.raises(ValueError, match=r"'softmax' or None.*classifier_activation='relu'"):
+        se_keras.applications.SEResNet50(classifier_activation="relu")
 
 
 def test_pretrained_weights_need_a_three_channel_input_tensor():

@@ -56,6 +56,11 @@ def test_training_view_is_augmented_and_preprocessed(data_dir):
 def test_unknown_and_missing_datasets_say_what_to_do(data_dir):
     with pytest.raises(ValueError, match="Unknown dataset 'no_such_dataset'"):
         data.dataset_info("no_such_dataset", data_dir)
+    # A missing folder is not a tfds name either: one line, not tfds' page of name formats.
+    with pytest.raises(ValueError, match=r"^Unknown dataset '/no/such/folder': [^\n]*$"):
+        data.dataset_info("/no/such/folder", data_dir)
+    with pytest.raises(ValueError, match=r"version: .*mnist cannot be loaded at version 99"):
+        data.dataset_info("mnist:99.0.0", data_dir)
     with pytest.raises(ValueError, match=r"'imagenet2012' is not prepared.*downloads/manual"):
         data.dataset_info("imagenet2012", data_dir)
     with pytest.raises(ValueError, match=r"no split 'validation'"):

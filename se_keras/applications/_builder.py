@@ -137,7 +137,14 @@ class Family:
     def build(self, entry, args):
         """keras.applications' contract: check, input, body, head, model, weights."""
         spec = entry.spec
-        validate_arguments(args.weights, args.include_top, args.classes, args.pooling, entry.name)
+        validate_arguments(
+            args.weights,
+            args.include_top,
+            args.classes,
+            args.pooling,
+            entry.name,
+            args.classifier_activation,
+        )
         if self.check is not None:
             self.check(spec, args)
         args.model_name = entry.name
@@ -206,9 +213,12 @@ def default_head(x, spec, args):
     )
 
 
-def validate_arguments(weights, include_top, classes, pooling, model_name):
-    """The keras.applications checks, plus a refusal of unknown `pooling` values (which
-    keras.applications ignores). `weights` may name any of the model's registered tags."""
+def validate_arguments(
+    weights, include_top, classes, pooling, model_name, classifier_activation="softmax"
+):
+    """The keras.applications checks, plus refusals of unknown `pooling` values (which
+    keras.applications ignores) and activations (which Keras reports without naming the
+    argument). `weights` may name any of the model's registered tags."""
     has_pretrained = _registry.tags(model_name)
     is_tag = isinstance(weights, str) and weights in has_pretrained and not _is_file(weights)
     if weights == "imagenet" and not is_tag:
@@ -233,7 +243,26 @@ def validate_arguments(weights, include_top, classes, pooling, model_name):
     check_bool("include_top", include_top)
     if include_top:
         check_positive("classes", classes)
+        _check_activation(classifier_activation, is_tag)
     check_choice("pooling", pooling, (None, "avg", "max"))
+
+
+def _check_activation(classifier_activation, pretrained):
+    try:
+        activation = keras.activations.get(classifier_activation)
+    except ValueError:
+        raise ValueError(
+            "Invalid value for argument `classifier_activation`: expected a Keras activation "
+            "(a name such as 'softmax', a callable, or None for logits). "
+            f"Received: classifier_activation={classifier_activation!r}"
+        ) from None
+    allowed = (keras.activations.get("softmax"), keras.activations.get(None))
+    if pretrained and activation not in allowed:
+        raise ValueError(
+            "With pretrained weights and `include_top=True`, `classifier_activation` must be "
+            f"'softmax' or None (logits), as in keras.applications. "
+            f"Received: classifier_activation={classifier_activation!r}"
+        )
 
 
 def se_layer_options(se_ratio, se_options, **defaults):

@@ -13,6 +13,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from se_keras.utils.validation import first_line
+
 DEFAULT_DATASET = "digits"
 SMALL_IMAGE = 64  # up to this side: pad-and-crop augmentation; above: random-resized crop
 _NO_FLIP = {"digits", "mnist", "emnist", "svhn_cropped", "kmnist"}  # mirrored digits differ
@@ -54,7 +56,9 @@ def _tfds_builder(name, data_dir):
         return SeKerasDigits(data_dir=data_dir)
     try:
         return tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
+    except AssertionError as error:  # tfds' answer to a version it does not have
+        raise ValueError(f"Unknown dataset version: {first_line(error)}") from None
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: a bad name
         raise ValueError(
             f"Unknown dataset {name!r}: not a tensorflow-datasets name, nor a folder holding "
             "<split>/<class>/<image> files."

@@ -6,12 +6,16 @@ re-hashes it only when the file has changed since.
 """
 
 import hashlib
+import http.client
 import json
 import os
-
-import keras
+import shutil
+import urllib.error
+import urllib.request
 
 from se_keras.utils.files import atomic_path
+
+TIMEOUT = 60  # seconds without a byte before an origin counts as unreachable
 
 MIRROR_VARIABLE = "SE_KERAS_WEIGHTS_URL"
 
@@ -47,15 +51,20 @@ class _Unreachable(Exception):
 
 
 def _download(url, path):
+    """Stream `url` into `path`. The "Downloading" line comes once the server has answered,
+    so an unreachable origin prints nothing but the final error."""
     try:
-        keras.utils.get_file(
-            fname=os.path.basename(path),
-            origin=url,
-            cache_dir=os.path.dirname(path),
-            cache_subdir="",
-        )
-    except Exception as error:  # get_file raises a bare Exception for HTTP errors
-        raise _Unreachable(f"{url}: {error}") from None
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(path, "wb") as file:
+            size = response.headers.get("Content-Length")
+            size = f" ({int(size) / 1e6:.1f} MB)" if size and size.isdigit() else ""
+            print(f"Downloading {os.path.basename(path)}{size} from {url}", flush=True)
+            shutil.copyfileobj(response, file, 1 << 20)
+    except urllib.error.HTTPError as error:
+        raise _Unreachable(f"{url}: HTTP {error.code} {error.reason}.") from None
+    except http.client.HTTPException as error:  # the connection ended before the file did
+        raise _Unreachable(f"{url}: incomplete download ({error!r}).") from None
+    except (urllib.error.URLError, OSError, ValueError) as error:  # network, bad URL
+        raise _Unreachable(f"{url}: {getattr(error, 'reason', error)}.") from None
 
 
 def _verify(path, info, url):
