@@ -1,4 +1,9 @@
-"""The `se-keras` command: thin over the package's modules."""
+"""The `se-keras` command: thin over the package's modules.
+
+Each command imports the modules it uses when it runs, so that it pays only for those:
+`list` or `predict` do not load the training stack, tensorflow-datasets, tf2onnx or
+keras-tuner (seconds each).
+"""
 
 import argparse
 import os
