@@ -328,18 +328,22 @@ BN_INCEPTION = InceptionSpec(
 class _Network:
     """Builds the layers of one spec: naming, BatchNorm settings and SE options."""
 
-    def __init__(self, spec, se):
+    def __init__(self, spec, se, taken=()):
         self.spec, self.se = spec, se
         self.axis = _builder.channel_axis()
         self.counts = collections.Counter()
+        self.taken = set(taken)  # names already in the graph of a user's `input_tensor`
 
     def name(self, kind, given=None, suffix=""):
         """`given + suffix`, or the name a fresh Keras session gives the next unnamed `kind`
         layer (`conv2d`, `conv2d_1`, ...), which is how keras.applications' layers are named."""
         if given:
             return given + suffix
-        index, self.counts[kind] = self.counts[kind], self.counts[kind] + 1
-        return f"{kind}_{index}" if index else kind
+        while True:  # skipping names the input's own layers took, as Keras' counter would
+            index, self.counts[kind] = self.counts[kind], self.counts[kind] + 1
+            name = f"{kind}_{index}" if index else kind
+            if name not in self.taken:
+                return name
 
     def zero_pad(self, x, padding, name):
         return layers.ZeroPadding2D(padding, name=self.name("zero_padding2d", name, "_pad"))(x)
@@ -410,7 +414,15 @@ class _Network:
 
 def body(inputs, spec, args):
     spec.check_sides(tuple(inputs.shape[1:]), args.model_name)
-    return _Network(spec, args.se).branch(inputs, spec.body, "")
+    return _Network(spec, args.se, _layer_names(inputs)).branch(inputs, spec.body, "")
+
+
+def _layer_names(tensor):
+    """Names of the layers that compute `tensor` (none for a model's own input)."""
+    sources = keras.utils.get_source_inputs(tensor)
+    if any(source is tensor for source in sources):
+        return set()
+    return {layer.name for layer in keras.Model(sources, tensor).layers}
 
 
 def base(spec, args, input_shape):
