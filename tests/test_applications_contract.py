@@ -28,7 +28,7 @@ import pytest
 
 from se_keras import applications
 
-HEAVY_PARAMS = 30_000_000  # above this recorded parameter count: slow tier
+HEAVY_PARAMS = 30_000_000  # above this recorded parameter count: slow / exhaustive tier
 FORMATS = ("channels_last", "channels_first")
 CLASSES = 7
 
@@ -79,7 +79,8 @@ def _cases():
 
 
 class Contract:
-    """One model in one data format; the classifier build that several tests use is made once."""
+    """One model in one data format; the classifier that several tests use (and its output on
+    `batch()`) is made once."""
 
     def __init__(self, name, data_format):
         self.name = name
@@ -130,6 +131,7 @@ def run(model, x):
 
 def test_every_registered_model_has_a_keras_base():
     assert sorted(KERAS_BASES) == sorted(applications.list_models())
+    assert set(REFUSES_123) | set(INPUT_TENSOR_NAME_CLASH) <= set(applications.list_models())
 
 
 def _expected_default(parameter, name):
