@@ -1,5 +1,10 @@
 """Helpers shared by the tests (no test imports another test file): random but realistic
-weights, the authors' reference models, and the export runtimes' own APIs."""
+weights, the authors' reference models, the export runtimes' own APIs, and a loopback HTTP
+server for downloads."""
+
+import http.server
+import os
+import threading
 
 import numpy as np
 
@@ -105,3 +110,35 @@ def run_tflite(path, x):
 
 RUNNERS = {"saved_model": run_saved_model, "onnx": run_onnx, "tflite": run_tflite}
 SUFFIX = {"saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the test's directory; /truncated/<name> promises more bytes than it sends."""
+
+    def do_GET(self):
+        if self.path.startswith("/truncated/"):
+            body = open(os.path.join(self.directory, self.path.split("/")[-1]), "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            return
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+class Server:
+    """`directory` over HTTP on 127.0.0.1 (a port of its own), standing in for the weights'
+    download hosts: `url` is its address."""
+
+    def __init__(self, directory):
+        handler = lambda *a, **k: _Handler(*a, directory=str(directory), **k)  # noqa: E731
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -119,11 +119,14 @@ def test_multiworker_run_writes_one_set_of_outputs_and_resumes(tmp_path):
     assert single["top1"] == pytest.approx(summary["test_accuracy"], abs=1e-4)
 
     # Killed after the second epoch's checkpoint but before its state: both workers resume
-    # from the checkpoint, redo that epoch, and the chief keeps one row for it.
+    # from the checkpoint, redo that epoch, and the chief keeps one row for it. (A finished
+    # run keeps only model.keras, the checkpoint it was saved from: put back as it was.)
+    (out / "model.keras").rename(out / "checkpoints" / "last.keras")
     (out / "checkpoints" / "state.json").write_text(json.dumps({"completed_epoch": 0}))
     (out / "summary.json").unlink()
     _two_workers(command)
     assert _epochs(out) == [0, 1] and (out / "summary.json").exists()
+    assert os.listdir(out / "checkpoints") == ["state.json"]
 
 
 def _epochs(output_dir):

@@ -1,6 +1,5 @@
 """The SE-Inception family against keras.applications, the released prototxt and the paper."""
 
-import inspect
 import re
 
 import keras
@@ -320,19 +319,6 @@ def test_bn_inception_keras_file_round_trip(tmp_path):
 
 
 # --- the keras.applications contract -------------------------------------------------------
-
-
-@pytest.mark.parametrize("builder", ["SEInceptionV3", "SEInceptionResNetV2", "SEBNInception"])
-def test_signature_mirrors_keras_applications(builder):
-    ours = list(inspect.signature(getattr(se_inception, builder)).parameters.values())
-    base = list(inspect.signature(keras.applications.InceptionV3).parameters.values())
-    expected = [(p.name, None if p.name == "weights" else p.default) for p in base[:-1]]
-    assert [(p.name, p.default) for p in ours[: len(base) - 1]] == expected
-    assert ours[len(base) - 1].name == "name"
-    assert [(p.name, p.kind, p.default) for p in ours[len(base) :]] == [
-        ("se_ratio", inspect.Parameter.KEYWORD_ONLY, 16),
-        ("se_options", inspect.Parameter.KEYWORD_ONLY, None),
-    ]
 
 
 def test_registry_entries_and_names():

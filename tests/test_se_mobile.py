@@ -1,7 +1,6 @@
 """The mobile families (SE-MobileNet v1/v2, SE-ShuffleNet v1/v2) and ShuffleNet's channel
 layers, against keras.applications, the papers' tables, NumPy and TensorFlow Lite."""
 
-import inspect
 import re
 
 import keras
@@ -106,16 +105,6 @@ def test_channel_layers_reject_bad_arguments(layer, message):
 
 
 # --- MobileNets against keras.applications ---------------------------------------------
-
-
-def test_signatures_mirror_keras_applications():
-    for model_name, base_name in KERAS_BASES.items():
-        ours = list(inspect.signature(BUILDERS[model_name]).parameters.values())
-        base = list(inspect.signature(getattr(keras.applications, base_name)).parameters.values())
-        expected = [(p.name, None if p.name == "weights" else p.default) for p in base]
-        assert [(p.name, p.default) for p in ours[: len(base)]] == expected
-        assert [p.name for p in ours[len(base) :]] == ["se_ratio", "se_options"]
-        assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base) :])
 
 
 @pytest.mark.parametrize("model_name", list(KERAS_BASES))

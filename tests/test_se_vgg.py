@@ -1,7 +1,5 @@
 """SE-VGG-16/19 against keras.applications' VGG16/VGG19, torchvision's vgg16_bn and the paper."""
 
-import inspect
-
 import keras
 import numpy as np
 import pytest
@@ -46,20 +44,6 @@ def test_registered_with_the_other_families():
     assert names.index("se_vgg16") + 1 == names.index("se_vgg19")
     assert se_keras.applications.family_module("se_vgg19") is se_vgg
     assert se_keras.applications.SEVGG16 is se_vgg.SEVGG16
-
-
-@pytest.mark.parametrize("model_name", list(KERAS_BASES))
-def test_signature_mirrors_keras_applications(model_name):
-    ours = list(inspect.signature(se_keras.applications.builder(model_name)).parameters.values())
-    base = list(
-        inspect.signature(getattr(keras.applications, KERAS_BASES[model_name])).parameters.values()
-    )
-    expected = [
-        (p.name, {"weights": None, "name": model_name}.get(p.name, p.default)) for p in base
-    ]
-    assert [(p.name, p.default) for p in ours[: len(base)]] == expected
-    assert [p.name for p in ours[len(base) :]] == ["se_ratio", "batch_norm", "se_options"]
-    assert all(p.kind == p.KEYWORD_ONLY for p in ours[len(base) :])
 
 
 @pytest.mark.parametrize("model_name, include_top", [("se_vgg16", True), ("se_vgg19", False)])

@@ -15,6 +15,7 @@ import pytest
 import se_keras
 from se_keras import cli
 from se_keras.training import TrainConfig, train
+from se_keras.training import run as run_lib
 
 
 def _epochs(output_dir):
@@ -38,10 +39,12 @@ def test_run_writes_every_output(one_epoch):
         "model.keras",
         "model.tflite",
         "summary.json",
-        "checkpoints/last.keras",
         "logs",
     ):
         assert os.path.exists(os.path.join(out, name)), name
+    # One copy of the model (issue 18): the last checkpoint goes once model.keras is written;
+    # its state.json stays, so that a re-run knows the run is finished.
+    assert os.listdir(os.path.join(out, "checkpoints")) == ["state.json"]
     assert _epochs(out) == [0]
     with open(os.path.join(out, "summary.json")) as file:
         assert json.load(file) == summary
@@ -83,6 +86,29 @@ def test_rerunning_a_finished_run_says_what_it_does(one_epoch, capsys):
     assert lines[0] == f"{out} holds a finished run (1 epochs): evaluating and exporting again"
     assert "saving model.keras" in lines[1] and "exporting model.tflite" in lines[2]
     assert lines[-1].startswith(f"test accuracy {summary['test_accuracy']:.4f}")
+
+
+def test_the_final_model_replaces_the_last_checkpoint(tmp_path):
+    """What a re-run loads, for each point a run can stop at after its last epoch: the
+    checkpoint until model.keras is complete (killed in between), then model.keras, written
+    atomically, with the checkpoint gone (issue 18: 87 MB twice for SE-ResNet-18)."""
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="dense")(inputs))
+    checkpoint, final = tmp_path / "checkpoints" / "last.keras", tmp_path / "model.keras"
+    checkpoint.parent.mkdir()
+    model.save(checkpoint)
+    (checkpoint.parent / "state.json").write_text(json.dumps({"completed_epoch": 2}))
+    assert run_lib._resume_path(str(tmp_path), 3, 3) == str(checkpoint)  # no model.keras yet
+    run_lib._save_final(model, str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["checkpoints", "model.keras"]  # no staging left
+    assert os.listdir(checkpoint.parent) == ["state.json"]
+    assert run_lib._resume_path(str(tmp_path), 3, 3) == str(final)
+    restored = keras.saving.load_model(final)
+    np.testing.assert_array_equal(
+        restored.get_layer("dense").kernel, model.get_layer("dense").kernel
+    )
+    # An unfinished run resumes from its checkpoint, never from an older model.keras.
+    assert run_lib._resume_path(str(tmp_path), 2, 3) == str(checkpoint)
 
 
 def test_train_help_shows_every_default(capsys):
@@ -328,9 +354,11 @@ def test_resume_after_sigkill_runs_every_epoch_once(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert _epochs(out)[:2] == [0, 1] and not os.path.exists(os.path.join(out, "summary.json"))
+    assert os.path.exists(os.path.join(out, "checkpoints", "last.keras"))  # what resumes
 
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _epochs(out) == [0, 1, 2]
+    assert os.listdir(os.path.join(out, "checkpoints")) == ["state.json"]  # one copy kept
     with open(os.path.join(out, "summary.json")) as file:
         assert json.load(file)["epochs"] == 3
 

@@ -1,9 +1,7 @@
 """`weights=tag`: download over 127.0.0.1, hash check, conversion cache, clean failures."""
 
 import hashlib
-import http.server
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -13,36 +11,7 @@ import se_keras
 from se_keras import applications, weights
 from se_keras.applications import _registry, imagenet_utils
 from se_keras.weights import download
-from tests.helpers import randomize, reference_outputs
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the test's directory; /truncated/<name> promises more bytes than it sends."""
-
-    def do_GET(self):
-        if self.path.startswith("/truncated/"):
-            body = open(os.path.join(self.directory, self.path.split("/")[-1]), "rb").read()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            return
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-class Server:
-    def __init__(self, directory):
-        handler = lambda *a, **k: _Handler(*a, directory=str(directory), **k)  # noqa: E731
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.helpers import Server, randomize, reference_outputs
 
 
 @pytest.fixture

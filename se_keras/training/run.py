@@ -18,6 +18,7 @@ from se_keras.utils import files
 
 CHECKPOINT = "checkpoints/last.keras"
 STATE = "checkpoints/state.json"
+FINAL = "model.keras"
 
 
 class _EpochCheckpoint(keras.callbacks.Callback):
@@ -41,6 +42,24 @@ def _write_json(path, value):
     with open(path + ".partial", "w") as file:
         json.dump(value, file, indent=2)
     os.replace(path + ".partial", path)
+
+
+def _resume_path(output_dir, done, epochs):
+    """The saved model a re-run continues from: the last epoch's checkpoint, or for a
+    finished run, whose checkpoint went once `model.keras` was written, that file."""
+    final = os.path.join(output_dir, FINAL)
+    if done >= epochs and os.path.exists(final):
+        return final
+    return os.path.join(output_dir, CHECKPOINT)
+
+
+def _save_final(model, write_dir):
+    """`model.keras`, written atomically; then the checkpoint, the same model a second time,
+    goes (`state.json` stays: a re-run knows the run is finished and loads `model.keras`)."""
+    with files.atomic_path(os.path.join(write_dir, FINAL)) as partial:
+        model.save(partial)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(write_dir, CHECKPOINT))
 
 
 def _completed_epochs(output_dir):
@@ -239,7 +258,7 @@ def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_mod
     _trim_history(history, done)
     with _scope(strategy):
         if done:
-            model = keras.saving.load_model(os.path.join(output_dir, CHECKPOINT))
+            model = keras.saving.load_model(_resume_path(output_dir, done, config.epochs))
         else:
             model = new_model()
     if done < config.epochs:
@@ -257,7 +276,7 @@ def _run(config, strategy, output_dir, write_dir, train_data, test_data, new_mod
         )
     say("evaluating on the test split and saving model.keras")
     results = loop.evaluate(model, test_data)
-    model.save(os.path.join(write_dir, "model.keras"))
+    _save_final(model, write_dir)
     summary = {
         "model": config.model,
         "dataset": config.dataset,
