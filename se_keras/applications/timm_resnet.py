@@ -1,0 +1,360 @@
+"""timm's SE-ResNet / SE-ResNeXt family (`timm/models/resnet.py`, timm 1.0.31): SE-ResNet-18-152,
+the `d` / `t` variants, SE-ResNeXt 26-101, the anti-aliased `aa` ones and timm's SENet-154.
+
+Every network is a `TimmResNetSpec` read by one body. Layer names follow keras.applications
+(`conv2_block1_1_conv`, ...) and map one to one onto timm's state dict (`layer1.0.conv1`,
+...), which is how timm checkpoints are converted.
+
+How these differ from the authors' networks (`se_resnet.py`): the stride sits on the 3x3
+convolution (ResNet-B, "v1.5"); the stem max pool pads 1 instead of Caffe's ceil mode; the SE
+width is `make_divisible(C / 16, 8)`; SE follows the last BatchNorm, before the addition.
+`d`: a deep stem of three 3x3 convolutions (32-32-64) and an average-pool shortcut; `t`: the
+tiered deep stem (24-32-64); `aa`: a stride-2 3x3 runs at stride 1 followed by a 2x2 average
+pool, and the stem's max pool is a 2x2 average pool.
+"""
+
+import dataclasses
+import math
+import re
+
+from keras import layers
+
+from se_keras.applications import _builder, imagenet_utils
+from se_keras.applications._registry import ModelEntry
+
+STAGE_WIDTHS = (64, 128, 256, 512)  # timm's `channels` ("planes") of layer1 .. layer4
+STEM_KINDS = ("", "deep", "deep_tiered")
+# timm's SEModule rounds its width with make_divisible(C / 16, 8, round_limit=0.).
+SE_DEFAULTS = {"divisor": 8, "round_limit": 0.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class TimmResNetSpec:
+    blocks: tuple  # residual units in conv2_x .. conv5_x (timm's `layers`)
+    bottleneck: bool = True  # timm's Bottleneck (expansion 4) or BasicBlock
+    cardinality: int = 1  # groups of the 3x3 convolution
+    base_width: int = 64  # 3x3 width = floor(planes * base_width / 64) * cardinality
+    stem: str = ""  # "": one 7x7; "deep": 3x3 convolutions w-w-2w; "deep_tiered": 3w/4-w-2w
+    stem_width: int = 64  # w of the deep stems
+    avg_down: bool = False  # shortcut = ceil-mode 2x2 average pool, then 1x1 convolution
+    aa: bool = False  # anti-aliasing: stride-2 3x3 at stride 1 + 2x2 average pool
+    down_kernel_size: int = 1  # kernel of strided convolution shortcuts
+    block_reduce_first: int = 1  # first 1x1 (or 3x3) is 1/this of the 3x3 width
+
+    def __post_init__(self):
+        if self.stem not in STEM_KINDS:
+            raise ValueError(f"stem must be one of {STEM_KINDS}. Received: stem={self.stem!r}")
+
+    @property
+    def expansion(self):
+        return 4 if self.bottleneck else 1
+
+
+def _resnext(blocks, cardinality, base_width, **kwargs):
+    return TimmResNetSpec(blocks, cardinality=cardinality, base_width=base_width, **kwargs)
+
+
+_D = {"stem": "deep", "stem_width": 32, "avg_down": True}
+
+SPECS = {
+    "timm_seresnet18": TimmResNetSpec((2, 2, 2, 2), bottleneck=False),
+    "timm_seresnet34": TimmResNetSpec((3, 4, 6, 3), bottleneck=False),
+    "timm_seresnet50": TimmResNetSpec((3, 4, 6, 3)),
+    "timm_seresnet101": TimmResNetSpec((3, 4, 23, 3)),
+    "timm_seresnet152": TimmResNetSpec((3, 8, 36, 3)),
+    "timm_seresnet152d": TimmResNetSpec((3, 8, 36, 3), **_D),
+    "timm_seresnext26d_32x4d": _resnext((2, 2, 2, 2), 32, 4, **_D),
+    "timm_seresnext26t_32x4d": _resnext((2, 2, 2, 2), 32, 4, **{**_D, "stem": "deep_tiered"}),
+    "timm_seresnext50_32x4d": _resnext((3, 4, 6, 3), 32, 4),
+    "timm_seresnext101_32x4d": _resnext((3, 4, 23, 3), 32, 4),
+    "timm_seresnext101_64x4d": _resnext((3, 4, 23, 3), 64, 4),
+    "timm_seresnext101_32x8d": _resnext((3, 4, 23, 3), 32, 8),
+    "timm_seresnext101d_32x8d": _resnext((3, 4, 23, 3), 32, 8, **_D),
+    "timm_seresnextaa101d_32x8d": _resnext((3, 4, 23, 3), 32, 8, aa=True, **_D),
+    "timm_seresnextaa201d_32x8d": _resnext(
+        (3, 24, 36, 4), 32, 8, aa=True, **{**_D, "stem_width": 64}
+    ),
+    "timm_senet154": _resnext(
+        (3, 8, 36, 3), 64, 4, stem="deep", down_kernel_size=3, block_reduce_first=2
+    ),
+}
+
+conv_bn = _builder.conv_bn
+
+
+def _anti_alias_pool(x, name):
+    # timm's aa_layer=nn.AvgPool2d: kernel 2, stride 2, no padding (odd sizes round down).
+    return layers.AveragePooling2D(2, name=name)(x)
+
+
+def stem(x, spec):
+    if spec.stem:
+        first = 3 * (spec.stem_width // 4) if spec.stem == "deep_tiered" else spec.stem_width
+        widths = (first, spec.stem_width, 2 * spec.stem_width)
+        for i, filters in enumerate(widths, start=1):
+            x = conv_bn(x, filters, 3, f"conv1_{i}", stride=2 if i == 1 else 1)
+    else:
+        x = conv_bn(x, 64, 7, "conv1", stride=2)
+    if spec.aa:
+        return _anti_alias_pool(x, "pool1_pool")
+    # PyTorch's MaxPool2d(3, 2, padding=1) pads with -inf; zeros are the same here because
+    # the input is post-ReLU (>= 0).
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def _strided_conv_bn(x, spec, filters, stride, name, groups=1):
+    """The unit's (3x3) strided convolution: with anti-aliasing, at stride 1 then pooled."""
+    if spec.aa and stride > 1:
+        x = conv_bn(x, filters, 3, name, groups=groups)
+        return _anti_alias_pool(x, f"{name}_pool")
+    return conv_bn(x, filters, 3, name, stride=stride, groups=groups)
+
+
+def _shortcut(x, spec, out_channels, stride, name):
+    if spec.avg_down:
+        if stride > 1:
+            # AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False): Keras' "same"
+            # pads only at the end and leaves the padding out of each average, which is
+            # exactly ceil mode without counting padding, for odd and even sizes.
+            x = layers.AveragePooling2D(2, strides=stride, padding="same", name=f"{name}_pool")(x)
+        return conv_bn(x, out_channels, 1, name, relu=False)
+    kernel = spec.down_kernel_size if stride > 1 else 1
+    return conv_bn(x, out_channels, kernel, name, stride=stride, relu=False)
+
+
+def residual_unit(x, spec, planes, stride, se_options, name):
+    out_channels = planes * spec.expansion
+    if spec.bottleneck:
+        width = math.floor(planes * spec.base_width / 64) * spec.cardinality
+        branch = conv_bn(x, width // spec.block_reduce_first, 1, f"{name}_1")
+        branch = _strided_conv_bn(branch, spec, width, stride, f"{name}_2", spec.cardinality)
+        branch = conv_bn(branch, out_channels, 1, f"{name}_3", relu=False)
+    else:
+        branch = _strided_conv_bn(x, spec, planes // spec.block_reduce_first, stride, f"{name}_1")
+        branch = conv_bn(branch, out_channels, 3, f"{name}_2", relu=False)
+    # timm: SE on the residual branch after its last BatchNorm, before the addition.
+    branch = _builder.squeeze_excite(branch, se_options, f"{name}_se")
+    shortcut = x
+    if stride != 1 or x.shape[_builder.channel_axis()] != out_channels:
+        shortcut = _shortcut(x, spec, out_channels, stride, f"{name}_0")
+    x = layers.Add(name=f"{name}_add")([shortcut, branch])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def _check_anti_aliased_size(inputs, stem_output):
+    """timm's anti-aliased units pool the branch with floor and the shortcut with ceil
+    rounding: they agree only where every strided unit's input side is even."""
+    sides = _builder.spatial_size(tuple(stem_output.shape[1:]))
+    if any(side is not None and side % 8 for side in sides):
+        raise ValueError(
+            "This anti-aliased network (as timm's) needs an input whose stem output sides "
+            "(input side / 4, rounded down) are multiples of 8, e.g. sides that are multiples "
+            f"of 32. Received: input_shape={tuple(inputs.shape[1:])}"
+        )
+
+
+def body(inputs, spec, se_options):
+    """The feature tensor (before global pooling) of `spec` on `inputs`."""
+    x = stem(inputs, spec)
+    if spec.aa:
+        _check_anti_aliased_size(inputs, x)
+    for stage, (blocks, planes) in enumerate(zip(spec.blocks, STAGE_WIDTHS), start=2):
+        for block in range(1, blocks + 1):
+            stride = 2 if stage > 2 and block == 1 else 1
+            x = residual_unit(x, spec, planes, stride, se_options, f"conv{stage}_block{block}")
+    return x
+
+
+_BLOCK = re.compile(r"conv(\d)_block(\d+)_(?:(\d)_(conv|bn)|(se))$")
+_DEEP_STEM = re.compile(r"conv1_(\d)_(conv|bn)$")
+
+
+def torch_name(layer_name, avg_down=False):
+    """Prefix of a layer's tensors in timm's state dict (None: no tensors). With `avg_down`
+    the shortcut is `downsample.{1,2}` (`downsample.0` is its average pool)."""
+    if layer_name == "predictions":
+        return "fc"
+    if layer_name in ("conv1_conv", "conv1_bn", "conv1_3_bn"):
+        return "conv1" if layer_name == "conv1_conv" else "bn1"
+    if match := _DEEP_STEM.match(layer_name):
+        # timm's deep stem is one Sequential: conv, bn, relu, conv, bn, relu, conv.
+        index, kind = int(match.group(1)), match.group(2)
+        return f"conv1.{3 * (index - 1) + (kind == 'bn')}"
+    if match := _BLOCK.match(layer_name):
+        stage, block, index, kind, se = match.groups()
+        prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
+        if se:
+            return f"{prefix}.se"
+        if index == "0":
+            return f"{prefix}.downsample.{(kind == 'bn') + avg_down}"
+        return f"{prefix}.{kind}{index}"
+    return None
+
+
+def build_timm_resnet(
+    spec,
+    model_name,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    se_ratio,
+    se_options,
+):
+    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
+    options = _builder.se_layer_options(se_ratio, se_options, **SE_DEFAULTS)
+    input_shape = _builder.obtain_input_shape(
+        input_shape,
+        default_size=DEFAULT_SIZES.get(model_name, 224),
+        min_size=32,
+        require_flatten=include_top,
+        weights=weights,
+        input_tensor=input_tensor,
+    )
+    img_input = _builder.model_input(input_tensor, input_shape)
+    x = body(img_input, spec, options)
+    x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
+    model = _builder.build_model(img_input, input_tensor, x, name)
+
+    def names(layer_name):
+        return torch_name(layer_name, spec.avg_down)
+
+    return _builder.load_weights(model, weights, model_name, names)
+
+
+_DOC = """Instantiates timm's `{timm_name}` architecture (timm 1.0.31, `timm/models/resnet.py`).
+
+    Mirrors `keras.applications.ResNet50`: same arguments, defaults and checks. This is timm's
+    network, not the SENet authors' (stride on the 3x3 convolution, padded stem pool, SE width
+    rounded to a multiple of 8; see the module's docstring); timm's checkpoints load by name.
+
+    Args:
+        include_top: whether to include the fully-connected classifier.
+        weights: `None` (random initialisation), a registered tag, or the path to a weights
+            file: a Keras `.weights.h5`, or a timm state dict (`.pth` / `.safetensors`).
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: optional shape tuple; at least 32x32.
+        pooling: `None`, `"avg"` or `"max"` pooling of the features when `include_top=False`.
+        classes: number of classes when `include_top=True`.
+        classifier_activation: activation of the top layer (`None` returns logits).
+        name: the model's name.
+        se_ratio: SE reduction ratio r (default 16); `None` builds the plain network.
+        se_options: extra `SqueezeExcite` arguments over timm's defaults
+            (`{{"divisor": 8, "round_limit": 0.0}}`); `{{"use_bias": False, "divisor": 1}}`
+            is the SE-ResNet of the PyTorch walkthroughs built on torchvision's ResNet
+            (SE width `C // 16`, FCs without biases).
+
+    Input: RGB images preprocessed with `se_keras.applications.timm_resnet.preprocess_input`.
+
+    Returns:
+        A `keras.Model`.
+    """
+
+
+def _public_builder(model_name, function_name):
+    spec = SPECS[model_name]
+
+    def builder(
+        include_top=True,
+        weights=None,
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name=model_name,
+        *,
+        se_ratio=16,
+        se_options=None,
+    ):
+        return build_timm_resnet(
+            spec,
+            model_name,
+            include_top,
+            weights,
+            input_tensor,
+            input_shape,
+            pooling,
+            classes,
+            classifier_activation,
+            name,
+            se_ratio,
+            se_options,
+        )
+
+    builder.__name__ = builder.__qualname__ = function_name
+    builder.__doc__ = _DOC.format(timm_name=model_name.removeprefix("timm_"))
+    builder.model_name = model_name
+    return builder
+
+
+TimmSEResNet18 = _public_builder("timm_seresnet18", "TimmSEResNet18")
+TimmSEResNet34 = _public_builder("timm_seresnet34", "TimmSEResNet34")
+TimmSEResNet50 = _public_builder("timm_seresnet50", "TimmSEResNet50")
+TimmSEResNet101 = _public_builder("timm_seresnet101", "TimmSEResNet101")
+TimmSEResNet152 = _public_builder("timm_seresnet152", "TimmSEResNet152")
+TimmSEResNet152D = _public_builder("timm_seresnet152d", "TimmSEResNet152D")
+TimmSEResNeXt26D_32x4d = _public_builder("timm_seresnext26d_32x4d", "TimmSEResNeXt26D_32x4d")
+TimmSEResNeXt26T_32x4d = _public_builder("timm_seresnext26t_32x4d", "TimmSEResNeXt26T_32x4d")
+TimmSEResNeXt50_32x4d = _public_builder("timm_seresnext50_32x4d", "TimmSEResNeXt50_32x4d")
+TimmSEResNeXt101_32x4d = _public_builder("timm_seresnext101_32x4d", "TimmSEResNeXt101_32x4d")
+TimmSEResNeXt101_64x4d = _public_builder("timm_seresnext101_64x4d", "TimmSEResNeXt101_64x4d")
+TimmSEResNeXt101_32x8d = _public_builder("timm_seresnext101_32x8d", "TimmSEResNeXt101_32x8d")
+TimmSEResNeXt101D_32x8d = _public_builder("timm_seresnext101d_32x8d", "TimmSEResNeXt101D_32x8d")
+TimmSEResNeXtAA101D_32x8d = _public_builder(
+    "timm_seresnextaa101d_32x8d", "TimmSEResNeXtAA101D_32x8d"
+)
+TimmSEResNeXtAA201D_32x8d = _public_builder(
+    "timm_seresnextaa201d_32x8d", "TimmSEResNeXtAA201D_32x8d"
+)
+TimmSENet154 = _public_builder("timm_senet154", "TimmSENet154")
+
+# timm's default input size where it is not 224 (its default pretrained config's).
+DEFAULT_SIZES = {
+    "timm_seresnet152d": 256,
+    "timm_seresnextaa101d_32x8d": 288,
+    "timm_seresnextaa201d_32x8d": 384,
+}
+
+
+def _entry(builder, params, macs):
+    name = builder.model_name
+    features = STAGE_WIDTHS[-1] * SPECS[name].expansion
+    return ModelEntry(name, builder, DEFAULT_SIZES.get(name, 224), 32, features, params, macs)
+
+
+MODELS = (
+    _entry(TimmSEResNet18, 11_779_624, 1_815_666_688),
+    _entry(TimmSEResNet34, 21_960_416, 3_666_679_808),
+    _entry(TimmSEResNet50, 28_088_024, 4_102_737_920),
+    _entry(TimmSEResNet101, 49_326_872, 7_824_011_264),
+    _entry(TimmSEResNet152, 66_821_848, 11_546_497_024),
+    _entry(TimmSEResNet152D, 66_841_080, 15_391_498_240),
+    _entry(TimmSEResNeXt26D_32x4d, 16_809_512, 2_717_761_536),
+    _entry(TimmSEResNeXt26T_32x4d, 16_806_976, 2_686_150_656),
+    _entry(TimmSEResNeXt50_32x4d, 27_559_896, 4_244_033_536),
+    _entry(TimmSEResNeXt101_32x4d, 48_955_416, 7_992_602_624),
+    _entry(TimmSEResNeXt101_64x4d, 88_232_984, 15_482_875_904),
+    _entry(TimmSEResNeXt101_32x8d, 93_569_048, 16_436_621_312),
+    _entry(TimmSEResNeXt101D_32x8d, 93_588_280, 16_676_261_888),
+    _entry(TimmSEResNeXtAA101D_32x8d, 93_588_280, 28_422_410_240),
+    _entry(TimmSEResNeXtAA201D_32x8d, 149_394_904, 100_827_111_424),
+    _entry(TimmSENet154, 115_088_984, 20_714_655_744),
+)
+
+# timm's architecture names: get_model("seresnet50"), or "timm/senet154" where the bare name
+# is one of the registry's own (the registry's names win).
+ALIASES = {
+    alias: name
+    for name in SPECS
+    for alias in (name.removeprefix("timm_"), "timm/" + name.removeprefix("timm_"))
+}
+
+PREPROCESS_MODE = "torch"  # ImageNet mean / std on [0, 1] RGB, as timm's configs
+preprocess_input = imagenet_utils.preprocess_input
+decode_predictions = imagenet_utils.decode_predictions

@@ -1,0 +1,213 @@
+"""timm's SE-ResNet / SE-ResNeXt family against timm 1.0.31 itself: the same timm-layout
+checkpoint gives the same outputs, and the same parameter counts.
+
+timm's model gets random weights, random BatchNorm scales and shifts and calibrated running
+statistics (`tests.timm_reference.randomize`); its state dict goes through the public
+`weights=` path (.pth and .safetensors), and both run the same random batch in inference mode.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+import se_keras
+from se_keras.applications import timm_resnet
+from se_keras.layers import SqueezeExcite, bottleneck_width
+from tests.timm_reference import load_timm, randomize, run
+
+TOLERANCE = 1e-4  # of the outputs' scale
+
+
+@pytest.fixture(scope="module")
+def timm():
+    module = load_timm()
+    if module is None:
+        raise RuntimeError("The reference needs torch and `pip install --no-deps timm==1.0.31`.")
+    return module
+
+
+def _save(torch_model, path):
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in torch_model.state_dict().items()}, str(path))
+    else:
+        import torch
+
+        torch.save(torch_model.state_dict(), path)
+    return str(path)
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def _assert_close(got, expected):
+    assert got.shape == expected.shape
+    scale = np.abs(expected).max()
+    assert scale > 1e-3  # not a comparison of two near-zero tensors
+    difference = np.abs(got - expected).max()
+    assert difference <= TOLERANCE * scale, (difference, scale)
+    return difference / scale
+
+
+def _parity(build, ref, path, rows, cols=None, include_top=True):
+    """Our model from `build(weights=..., ...)` against timm's `ref` at rows x cols."""
+    cols = cols or rows
+    model = build(
+        weights=path,
+        include_top=include_top,
+        classifier_activation=None,
+        input_shape=(rows, cols, 3),
+    )
+    images = np.random.default_rng(rows * cols).standard_normal((2, rows, cols, 3), "float32")
+    expected = run(ref, images, features_only=not include_top)
+    _assert_close(model.predict(images, verbose=0), expected)
+    return model
+
+
+def _timm_parity(timm, arch, tmp_path, size, suffix=".pth", non_square=None):
+    ref = randomize(timm.create_model(arch), seed=len(arch), size=size)
+    path = _save(ref, tmp_path / f"{arch}{suffix}")
+    build = functools.partial(se_keras.applications.get_model, f"timm/{arch}")
+    model = _parity(build, ref, path, size)
+    assert _trainable(model) == sum(p.numel() for p in ref.parameters())
+    if non_square:
+        _parity(build, ref, path, *non_square, include_top=False)
+
+
+# Default tier: the basic unit, the tiered deep stem with average-pool shortcuts at an odd,
+# non-square size, and timm's senet154 and anti-aliased units on one-unit-per-stage networks.
+@pytest.mark.parametrize(
+    "arch, size, suffix, non_square",
+    [
+        ("seresnet18", 64, ".pth", None),
+        ("seresnext26t_32x4d", 64, ".safetensors", (65, 79)),
+    ],
+)
+def test_parity_default_tier(timm, arch, size, suffix, non_square, tmp_path):
+    _timm_parity(timm, arch, tmp_path, size, suffix, non_square)
+
+
+# timm keyword arguments -> our spec, for networks of one unit per stage.
+SMALL = {
+    "aa_d": (
+        dict(
+            cardinality=32,
+            base_width=4,
+            stem_width=32,
+            stem_type="deep",
+            avg_down=True,
+        ),
+        timm_resnet.TimmResNetSpec(
+            (1, 1, 1, 1), cardinality=32, base_width=4, stem="deep", stem_width=32,
+            avg_down=True, aa=True,
+        ),
+    ),
+    "senet154": (
+        dict(
+            cardinality=64, base_width=4, stem_type="deep", down_kernel_size=3,
+            block_reduce_first=2,
+        ),
+        timm_resnet.TimmResNetSpec(
+            (1, 1, 1, 1), cardinality=64, base_width=4, stem="deep", down_kernel_size=3,
+            block_reduce_first=2,
+        ),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(SMALL))
+def test_parity_small_variants(timm, kind, tmp_path):
+    from timm.models.resnet import Bottleneck, ResNet
+    from torch import nn
+
+    timm_args, spec = SMALL[kind]
+    if spec.aa:
+        timm_args = dict(timm_args, aa_layer=nn.AvgPool2d)
+    ref = ResNet(Bottleneck, (1, 1, 1, 1), block_args=dict(attn_layer="se"), **timm_args)
+    ref = randomize(ref, seed=5, size=64)
+    path = _save(ref, tmp_path / "small.pth")
+    # A spec outside the registry, built by the family's build function under a registered
+    # name of the same layout (the name only decides which tags `weights=` may take).
+    model_name = "timm_seresnextaa101d_32x8d" if spec.aa else "timm_senet154"
+    build = functools.partial(timm_resnet.build_timm_resnet, spec, model_name)
+
+    def builder(weights, include_top, classifier_activation, input_shape):
+        args = (include_top, weights, None, input_shape, None, 1000, classifier_activation)
+        return build(*args, "small", 16, None)
+
+    model = _parity(builder, ref, path, 64, 96)
+    assert _trainable(model) == sum(p.numel() for p in ref.parameters())
+
+
+def test_walkthrough_variant_is_timm_with_plain_se(timm, tmp_path):
+    """The torchvision-based SE-ResNet of the PyTorch walkthroughs: SE width C // 16, no
+    biases; timm builds it with rd_divisor=1, bias=False."""
+    from timm.layers import SEModule
+
+    se = functools.partial(SEModule, rd_divisor=1, bias=False)
+    ref = randomize(timm.create_model("seresnet50", block_args=dict(attn_layer=se)), 7, 64)
+    path = _save(ref, tmp_path / "walkthrough.pth")
+    build = functools.partial(
+        se_keras.applications.TimmSEResNet50, se_options={"use_bias": False, "divisor": 1}
+    )
+    model = _parity(build, ref, path, 64)
+    assert _trainable(model) == sum(p.numel() for p in ref.parameters())
+    assert model.get_layer("conv2_block1_se").hidden == 256 // 16
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", [name.removeprefix("timm_") for name in timm_resnet.SPECS])
+def test_parity_every_architecture(timm, arch, tmp_path):
+    _timm_parity(timm, arch, tmp_path, 224, non_square=(160, 224))
+
+
+# --------------------------------------------------------------------------------------------
+# The SE width, names, and bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_se_width_is_timms_make_divisible(timm):
+    from timm.layers import make_divisible
+
+    for channels in range(8, 2049):
+        expected = make_divisible(channels / 16, 8, round_limit=0.0)
+        assert bottleneck_width(channels, 16, 8, round_limit=0.0) == expected, channels
+    # 190 / 16 = 11.9 -> 8 for timm's SE; MobileNet's 0.9 limit (the layer's default) -> 16.
+    layer = SqueezeExcite(divisor=8, round_limit=0.0)
+    layer.build((None, 4, 4, 190))
+    assert layer.hidden == 8 and SqueezeExcite.from_config(layer.get_config()).round_limit == 0
+    assert bottleneck_width(190, 16, 8) == 16
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "0", True, float("nan")])
+def test_round_limit_is_checked(value):
+    with pytest.raises(ValueError, match=rf"`round_limit`.*Received: round_limit={value!r}"):
+        SqueezeExcite(round_limit=value)
+
+
+def test_timm_names_and_ours():
+    applications = se_keras.applications
+    assert applications.entry("seresnet50").name == "timm_seresnet50"
+    assert applications.entry("timm/seresnext26t_32x4d").name == "timm_seresnext26t_32x4d"
+    # A timm name that is also ours is ours; "timm/" asks for timm's.
+    assert applications.entry("senet154").name == "senet154"
+    assert applications.entry("timm/senet154").name == "timm_senet154"
+    assert "seresnet50" not in applications.list_models()
+    with pytest.raises(ValueError, match=r"Received: name='seresnet51'"):
+        applications.get_model("seresnet51")
+
+
+def test_anti_aliased_network_refuses_sizes_timm_cannot_run():
+    with pytest.raises(ValueError, match=r"multiples of 8.*Received: input_shape=\(64, 72, 3\)"):
+        se_keras.applications.TimmSEResNeXtAA101D_32x8d(include_top=False, input_shape=(64, 72, 3))
+
+
+def test_checkpoint_of_another_architecture_names_the_tensor(timm, tmp_path):
+    path = _save(timm.create_model("seresnet18"), tmp_path / "seresnet18.pth")
+    with pytest.raises(ValueError, match=r"'layer1.0.conv3.weight'|'layer1.0.conv1.weight'"):
+        se_keras.applications.TimmSEResNet50(weights=path, input_shape=(64, 64, 3))
+    keras.backend.clear_session()
