@@ -31,7 +31,11 @@ def test_the_registry_holds_the_declared_models():
     assert applications.list_models() == DECLARED
     assert applications.list_models(pretrained=True) == [
         "se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101", "se_resnet152",
-        "se_resnext50", "se_resnext101", "senet154",
+        "se_resnext50", "se_resnext101", "senet154", "timm_senet154", "timm_seresnet50",
+        "timm_seresnet152d", "timm_seresnext26d_32x4d", "timm_seresnext26t_32x4d",
+        "timm_seresnext50_32x4d", "timm_seresnext101_32x4d", "timm_seresnext101_32x8d",
+        "timm_seresnext101_64x4d", "timm_seresnext101d_32x8d", "timm_seresnextaa101d_32x8d",
+        "timm_seresnextaa201d_32x8d",
     ]  # fmt: skip
 
 

@@ -189,6 +189,29 @@ def test_round_limit_is_checked(value):
         SqueezeExcite(round_limit=value)
 
 
+def test_tags_carry_timms_pretrained_configs(timm):
+    from timm.models import get_pretrained_cfg
+
+    tags = [info for info in timm_resnet.WEIGHTS]
+    assert {f"{i.model.removeprefix('timm_')}.{i.tag}" for i in tags} == {
+        name
+        for arch in timm_resnet.ALIASES
+        if not arch.startswith("timm/")
+        for name in timm.list_pretrained(f"{arch}.*")
+    }
+    for info in tags:
+        cfg = get_pretrained_cfg(f"{info.model.removeprefix('timm_')}.{info.tag}").to_dict()
+        ours = info.preprocessing
+        assert cfg["hf_hub_id"] == info.origins[0].removeprefix("hf://")
+        assert (ours["input_size"], ours["crop_pct"]) == (cfg["input_size"][-1], cfg["crop_pct"])
+        test_size = (cfg.get("test_input_size") or cfg["input_size"])[-1]
+        assert ours["test_input_size"] == test_size
+        assert ours["test_crop_pct"] == cfg.get("test_crop_pct", cfg["crop_pct"])
+        assert ours["num_classes"] == cfg["num_classes"]
+        assert ours["interpolation"] == cfg["interpolation"] == "bicubic"
+        assert (ours["mean"], ours["std"]) == (cfg["mean"], cfg["std"])
+
+
 def test_timm_names_and_ours():
     applications = se_keras.applications
     assert applications.entry("seresnet50").name == "timm_seresnet50"

@@ -68,10 +68,14 @@ def validate_arguments(weights, include_top, classes, pooling, model_name):
             "(.weights.h5, .pth, .safetensors) that exists. "
             f"Received: weights={weights!r}"
         )
-    if is_tag and include_top and classes != 1000:
+    # Weights trained on another label set say so (timm's ImageNet-12k: 11,821 classes).
+    expected = 1000
+    if is_tag and weights != _registry.BASE_TAG:
+        expected = _registry.get_weights(model_name, weights).preprocessing.get("num_classes", 1000)
+    if is_tag and include_top and classes != expected:
         raise ValueError(
             f'If using `weights="{weights}"` with `include_top=True`, `classes` should be '
-            f"1000. Received: classes={classes}"
+            f"{expected}. Received: classes={classes}"
         )
     check_bool("include_top", include_top)
     if include_top:

@@ -21,6 +21,7 @@ from keras import layers
 
 from se_keras.applications import _builder, imagenet_utils
 from se_keras.applications._registry import ModelEntry
+from se_keras.weights import IMAGENET, weights_info
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # timm's `channels` ("planes") of layer1 .. layer4
 STEM_KINDS = ("", "deep", "deep_tiered")
@@ -345,6 +346,60 @@ MODELS = (
     _entry(TimmSEResNeXtAA101D_32x8d, 93_588_280, 28_422_410_240),
     _entry(TimmSEResNeXtAA201D_32x8d, 149_394_904, 100_827_111_424),
     _entry(TimmSENet154, 115_088_984, 20_714_655_744),
+)
+
+
+def _hub(arch, tag, top1, size=224, crop=0.875, test_size=None, test_crop=None, classes=1000):
+    """timm's `<arch>.<tag>` on the Hub, with its pretrained config (timm 1.0.31) and the
+    top-1 of results-imagenet.csv at `test_size` (or `size`) with `test_crop` (or `crop`)."""
+    preprocessing = {
+        **IMAGENET,
+        "input_size": size,
+        "resize": math.floor(size / crop),  # timm: floor(input size / crop_pct), centre crop
+        "interpolation": "bicubic",
+        "crop_pct": crop,
+        "test_input_size": test_size or size,
+        "test_crop_pct": test_crop or crop,
+        "num_classes": classes,
+        "classes": "ImageNet-1k, sorted WNIDs" if classes == 1000 else "ImageNet-12k (timm)",
+    }
+    return weights_info(
+        f"timm_{arch}",
+        tag,
+        f"hf://timm/{arch}.{tag}",
+        None,  # checked against the digest the Hub reports
+        file_name=f"{arch}.{tag}.safetensors",
+        preprocessing=preprocessing,
+        top1=top1,
+        source=f"timm (Hugging Face Hub timm/{arch}.{tag}, Apache-2.0)",
+    )
+
+
+_RSB = {"crop": 0.95, "test_size": 288, "test_crop": 1.0}  # timm's "ResNet strikes back" cfg
+_TT = {"test_size": 288, "test_crop": 0.95}
+_12K = 11_821
+
+WEIGHTS = (
+    _hub("seresnet50", "a1_in1k", 81.114, **_RSB),
+    _hub("seresnet50", "a2_in1k", 81.094, **_RSB),
+    _hub("seresnet50", "a3_in1k", 77.036, 160, 0.95, 224, 0.95),
+    _hub("seresnet50", "ra2_in1k", 81.288, **_TT),
+    _hub("seresnet152d", "ra2_in1k", 84.344, 256, 0.95, 320, 1.0),
+    _hub("seresnext26d_32x4d", "bt_in1k", 78.816, **_TT),
+    _hub("seresnext26t_32x4d", "bt_in1k", 78.736, **_TT),
+    _hub("seresnext50_32x4d", "racm_in1k", 82.186, **_TT),
+    _hub("seresnext50_32x4d", "gluon_in1k", 79.916),
+    _hub("seresnext101_32x4d", "gluon_in1k", 80.886),
+    _hub("seresnext101_64x4d", "gluon_in1k", 80.884),
+    _hub("seresnext101_32x8d", "ah_in1k", 84.192, **_RSB),
+    _hub("seresnext101d_32x8d", "ah_in1k", 84.380, **_RSB),
+    _hub("seresnextaa101d_32x8d", "ah_in1k", 84.580, **_RSB),
+    _hub("seresnextaa101d_32x8d", "sw_in12k", None, 224, 0.95, 288, 1.0, _12K),
+    _hub("seresnextaa101d_32x8d", "sw_in12k_ft_in1k", 86.524, 224, 0.875, 288, 1.0),
+    _hub("seresnextaa101d_32x8d", "sw_in12k_ft_in1k_288", 86.722, 288, 0.95, 320, 1.0),
+    _hub("seresnextaa201d_32x8d", "sw_in12k", None, 320, 0.95, 384, 1.0, _12K),
+    _hub("seresnextaa201d_32x8d", "sw_in12k_ft_in1k_384", 87.304, 384, 1.0),
+    _hub("senet154", "gluon_in1k", 81.258),
 )
 
 # timm's architecture names: get_model("seresnet50"), or "timm/senet154" where the bare name
