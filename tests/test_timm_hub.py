@@ -34,6 +34,14 @@ if len(sys.argv) > 2:  # the whole path: a tag registered on a Hub file, through
     se_keras.applications.register_weights("seresnet18", "tiny", "hf://test/seresnet18", None)
     model = se_keras.applications.TimmSEResNet18(weights="tiny")
     np.save(sys.argv[2], model.get_layer("conv2_block1_se").get_weights()[0])
+    # A Hub id, headless: its config.json names the architecture.
+    model = se_keras.applications.TimmSEResNet18(weights="hf://test/seresnet18", include_top=False)
+    same = model.get_layer("conv2_block1_se").get_weights()[0]
+    results["hub id"] = bool((same == np.load(sys.argv[2])).all())
+    try:
+        se_keras.applications.TimmSEResNet18(weights="hf://test/resnet50")
+    except ValueError as error:
+        results["other architecture"] = str(error)
 print(json.dumps(results))
 """
 
@@ -72,14 +80,16 @@ def _fetch(hub, home, cases, extra=(), offline=False):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _blobs(home):
-    return sorted(p.name for p in (home / "hf").rglob("blobs/*"))
+def _blobs(home, repo):
+    return sorted(p.name for p in (home / "hf").rglob(f"models--{repo}/blobs/*"))
 
 
 def test_hub_weights(hub, checkpoint, tmp_path):
     digest = hashlib.sha256(checkpoint).hexdigest()
     hub.put("test/seresnet18", "model.safetensors", checkpoint)
     hub.put("test/corrupt", "model.safetensors", checkpoint[:-10], digest=digest)
+    hub.put("test/seresnet18", "config.json", b'{"architecture": "seresnet18"}')
+    hub.put("test/resnet50", "config.json", b'{"architecture": "resnet50"}')
     cases = [
         ["plain", "hf://test/seresnet18", None],
         ["pinned", "hf://test/seresnet18/model.safetensors", digest[:12]],
@@ -93,18 +103,23 @@ def test_hub_weights(hub, checkpoint, tmp_path):
     assert "pinned 0123456789abcdef" in first["wrong-pin"][1]
     assert "corrupt or truncated" in first["corrupt"][1]
     assert "test/absent" in first["missing"][1]
-    assert _blobs(tmp_path) == [digest]  # the corrupt file left nothing in the Hub cache
+    assert digest in _blobs(tmp_path, "test--seresnet18")
+    assert _blobs(tmp_path, "test--corrupt") == []  # the corrupt file left nothing behind
     # The builder's tag loaded that file: timm's SE reduce weights, (C', C, 1, 1) -> (C, C').
     from safetensors.numpy import load
 
     served = load(checkpoint)["layer1.0.se.fc1.weight"]
     np.testing.assert_array_equal(np.load(tmp_path / "se.npy"), served[:, :, 0, 0].T)
     assert hub.downloads.count("test/seresnet18/model.safetensors") == 1
+    assert first["hub id"] is True
+    assert "holds a 'resnet50' checkpoint" in first["other architecture"]
+    assert "seresnext50_32x4d" in first["other architecture"]  # the supported ones
 
     # Offline, the cached file serves without a request; once the Hub holds another file
     # under the same name, it is refused.
+    downloads = len(hub.downloads)
     again = _fetch(hub, tmp_path, cases[:1], offline=True)
-    assert again["plain"][2] == digest and len(hub.downloads) == 2  # + the corrupt one
+    assert again["plain"][2] == digest and len(hub.downloads) == downloads
     hub.put("test/seresnet18", "model.safetensors", checkpoint + b" ")
     changed = _fetch(hub, tmp_path, cases[:1])
     assert changed["plain"][0] == "refused" and f"{digest} was verified" in changed["plain"][1]

@@ -44,16 +44,20 @@ def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-def _assert_close(got, expected):
+def _assert_close(got, expected, timm_float32):
+    """`got` within 1e-4 of the outputs' scale of timm's exact (float64) `expected`, or,
+    for the deepest networks (SE-ResNeXt-AA-201: timm's own float32 result is 2e-4 off),
+    within twice the distance of timm's own float32 result."""
     assert got.shape == expected.shape
     scale = np.abs(expected).max()
     assert scale > 1e-3  # not a comparison of two near-zero tensors
     difference = np.abs(got - expected).max()
-    assert difference <= TOLERANCE * scale, (difference, scale)
+    allowed = max(TOLERANCE * scale, 2 * np.abs(timm_float32 - expected).max())
+    assert difference <= allowed, (difference, scale, allowed)
     return difference / scale
 
 
-def _parity(build, ref, path, rows, cols=None, include_top=True):
+def _parity(build, ref, path, rows, cols=None, include_top=True, batch=2):
     """Our model from `build(weights=..., ...)` against timm's `ref` at rows x cols."""
     cols = cols or rows
     model = build(
@@ -62,20 +66,29 @@ def _parity(build, ref, path, rows, cols=None, include_top=True):
         classifier_activation=None,
         input_shape=(rows, cols, 3),
     )
-    images = np.random.default_rng(rows * cols).standard_normal((2, rows, cols, 3), "float32")
-    expected = run(ref, images, features_only=not include_top)
-    _assert_close(model.predict(images, verbose=0), expected)
+    rng = np.random.default_rng(rows * cols)
+    images = rng.standard_normal((batch, rows, cols, 3), "float32")
+    features_only = not include_top
+    expected = run(ref, images, features_only)
+    timm_float32 = run(ref, images, features_only, exact=False)
+    relative = _assert_close(model.predict(images, verbose=0), expected, timm_float32)
+    print(f"{model.name} {images.shape[1:3]}: max difference {relative:.1e} of the scale")
     return model
 
 
-def _timm_parity(timm, arch, tmp_path, size, suffix=".pth", non_square=None):
-    ref = randomize(timm.create_model(arch), seed=len(arch), size=size)
+def _timm_parity(timm, arch, tmp_path, size, suffix=".pth", non_square=None, batch=2):
+    """`size`: an int (logits at size x size) or (rows, cols); `non_square`: (rows, cols)
+    of a second, headless comparison."""
+    rows, cols = (size, size) if isinstance(size, int) else size
+    ref = randomize(timm.create_model(arch), seed=len(arch), size=rows)
     path = _save(ref, tmp_path / f"{arch}{suffix}")
     build = functools.partial(se_keras.applications.get_model, f"timm/{arch}")
-    model = _parity(build, ref, path, size)
+    model = _parity(build, ref, path, rows, cols, batch=batch)
     assert _trainable(model) == sum(p.numel() for p in ref.parameters())
+    del model
+    keras.backend.clear_session()
     if non_square:
-        _parity(build, ref, path, *non_square, include_top=False)
+        _parity(build, ref, path, *non_square, include_top=False, batch=batch)
 
 
 # Default tier: the basic unit, the tiered deep stem with average-pool shortcuts at an odd,
@@ -162,7 +175,9 @@ def test_walkthrough_variant_is_timm_with_plain_se(timm, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", [name.removeprefix("timm_") for name in timm_resnet.SPECS])
 def test_parity_every_architecture(timm, arch, tmp_path):
-    _timm_parity(timm, arch, tmp_path, 224, non_square=(160, 224))
+    # One image at a non-square size (multiples of 32, which the anti-aliased ones need):
+    # the whole slow tier of this family within about three minutes on two cores.
+    _timm_parity(timm, arch, tmp_path, (160, 224), batch=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,13 +218,31 @@ def test_tags_carry_timms_pretrained_configs(timm):
         cfg = get_pretrained_cfg(f"{info.model.removeprefix('timm_')}.{info.tag}").to_dict()
         ours = info.preprocessing
         assert cfg["hf_hub_id"] == info.origins[0].removeprefix("hf://")
-        assert (ours["input_size"], ours["crop_pct"]) == (cfg["input_size"][-1], cfg["crop_pct"])
+        train = (ours["train_input_size"], ours["train_crop_pct"])
+        assert train == (cfg["input_size"][-1], cfg["crop_pct"])
         test_size = (cfg.get("test_input_size") or cfg["input_size"])[-1]
-        assert ours["test_input_size"] == test_size
-        assert ours["test_crop_pct"] == cfg.get("test_crop_pct", cfg["crop_pct"])
+        assert ours["input_size"] == test_size
+        assert ours["crop_pct"] == cfg.get("test_crop_pct", cfg["crop_pct"])
         assert ours["num_classes"] == cfg["num_classes"]
         assert ours["interpolation"] == cfg["interpolation"] == "bicubic"
         assert (ours["mean"], ours["std"]) == (cfg["mean"], cfg["std"])
+
+
+def test_a_tag_sets_the_input_size_of_its_top1(monkeypatch):
+    from se_keras.applications import _registry
+
+    monkeypatch.setattr(_registry, "_WEIGHTS", {k: dict(v) for k, v in _registry._WEIGHTS.items()})
+    sizes = {"input_size": 288, "train_input_size": 224}
+    se_keras.applications.register_weights("seresnet50", "sized", "hf://x/y", None, None, sizes)
+    assert timm_resnet._default_size("timm_seresnet50", "sized", None) == 288
+    assert timm_resnet._default_size("timm_seresnet50", "sized", (224, 224, 3)) == 224
+    assert timm_resnet._default_size("timm_seresnet50", "sized", (256, 256, 3)) == 288
+    assert timm_resnet._default_size("timm_seresnet50", None, None) == 224
+    assert timm_resnet._default_size("timm_seresnextaa201d_32x8d", None, None) == 384
+    with pytest.raises(ValueError, match=r"'a1_in1k', 'a2_in1k', 'a3_in1k', 'ra2_in1k'"):
+        se_keras.applications.TimmSEResNet50(weights="ra3_in1k")
+    with pytest.raises(ValueError, match=r"`classes` should be 11821. Received: classes=1000"):
+        se_keras.applications.TimmSEResNeXtAA101D_32x8d(weights="sw_in12k")
 
 
 def test_timm_names_and_ours():

@@ -68,15 +68,22 @@ def load_timm():
     return timm
 
 
-def run(torch_model, images_nhwc, features_only=False):
-    """Logits (or, with `features_only`, NHWC features) of a timm model for NHWC images."""
+def run(torch_model, images_nhwc, features_only=False, exact=True):
+    """Logits (or, with `features_only`, NHWC features) of a timm model for NHWC images;
+    with `exact`, computed in float64: the result float32 implementations are measured
+    against (for random SENet-154 weights timm's own float32 output is 6e-5 of the logit
+    scale away from it, so two float32 results can differ by twice that)."""
+    import copy
+
     import torch
 
+    model = copy.deepcopy(torch_model).double() if exact else torch_model
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
+        x = x.double() if exact else x
         if features_only:
-            return torch_model.forward_features(x).numpy().transpose(0, 2, 3, 1)
-        return torch_model(x).numpy()
+            return model.eval().forward_features(x).numpy().transpose(0, 2, 3, 1)
+        return model.eval()(x).numpy()
 
 
 def randomize(torch_model, seed=0, size=64):

@@ -19,9 +19,10 @@ import re
 
 from keras import layers
 
-from se_keras.applications import _builder, imagenet_utils
+from se_keras import weights as weights_lib
+from se_keras.applications import _builder, _registry, imagenet_utils
 from se_keras.applications._registry import ModelEntry
-from se_keras.weights import IMAGENET, weights_info
+from se_keras.weights import IMAGENET, hub, weights_info
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # timm's `channels` ("planes") of layer1 .. layer4
 STEM_KINDS = ("", "deep", "deep_tiered")
@@ -193,6 +194,18 @@ def torch_name(layer_name, avg_down=False):
     return None
 
 
+def _default_size(model_name, weights, input_shape):
+    """The input side: with a tag, the one its top-1 was measured at, or the one it was
+    trained at when `input_shape` asks for that; else timm's default for the architecture."""
+    if not (isinstance(weights, str) and weights in _registry.tags(model_name)):
+        return DEFAULT_SIZES.get(model_name, 224)
+    preprocessing = _registry.get_weights(model_name, weights).preprocessing
+    sides = (preprocessing["input_size"], preprocessing.get("train_input_size"))
+    shaped = isinstance(input_shape, (tuple, list)) and len(input_shape) == 3
+    asked = set(_builder.spatial_size(input_shape)) if shaped else set()
+    return sides[1] if asked == {sides[1]} else sides[0]
+
+
 def build_timm_resnet(
     spec,
     model_name,
@@ -207,11 +220,14 @@ def build_timm_resnet(
     se_ratio,
     se_options,
 ):
-    _builder.validate_arguments(weights, include_top, classes, pooling, model_name)
+    checkpoint = _hub_checkpoint(model_name, weights, include_top, classes)
+    _builder.validate_arguments(
+        None if checkpoint else weights, include_top, classes, pooling, model_name
+    )
     options = _builder.se_layer_options(se_ratio, se_options, **SE_DEFAULTS)
     input_shape = _builder.obtain_input_shape(
         input_shape,
-        default_size=DEFAULT_SIZES.get(model_name, 224),
+        default_size=_default_size(model_name, weights, input_shape),
         min_size=32,
         require_flatten=include_top,
         weights=weights,
@@ -225,7 +241,41 @@ def build_timm_resnet(
     def names(layer_name):
         return torch_name(layer_name, spec.avg_down)
 
-    return _builder.load_weights(model, weights, model_name, names)
+    if checkpoint is None:
+        return _builder.load_weights(model, weights, model_name, names)
+
+    def reference():  # the network the checkpoint was saved from
+        classes = checkpoint.preprocessing["num_classes"]
+        args = (True, None, None, None, None, classes, None, model_name, se_ratio, se_options)
+        return build_timm_resnet(spec, model_name, *args)
+
+    return weights_lib.load(model, checkpoint, names, reference)
+
+
+def _hub_checkpoint(model_name, weights, include_top, classes):
+    """For `weights="hf://owner/name[/file]"`: its `WeightsInfo`, after its config.json
+    (timm writes one) showed it is a checkpoint of this architecture; else None."""
+    if not hub.is_hub(weights):
+        return None
+    repo, filename = hub.parse(weights)
+    config = hub.read_config(repo) or {}
+    arch = model_name.removeprefix("timm_")
+    if config.get("architecture", arch) != arch:
+        supported = ", ".join(sorted(a for a in ALIASES if "/" not in a))
+        raise ValueError(
+            f"{repo} holds a {config['architecture']!r} checkpoint, and this builder takes "
+            f"{arch!r} ones (timm architectures supported: {supported}). "
+            f"Received: weights={weights!r}"
+        )
+    checkpoint_classes = config.get("num_classes", classes)
+    if include_top and classes != checkpoint_classes:
+        raise ValueError(
+            f"{repo} classifies {checkpoint_classes} classes; with `include_top=True`, "
+            f"`classes` should be {checkpoint_classes}. Received: classes={classes}"
+        )
+    tag = f"{repo}/{filename}".replace("/", "--")  # the converted cache's name
+    preprocessing = {**IMAGENET, "interpolation": "bicubic", "num_classes": checkpoint_classes}
+    return weights_info(model_name, tag, f"hf://{repo}/{filename}", None, None, preprocessing)
 
 
 _DOC = """Instantiates timm's `{timm_name}` architecture (timm 1.0.31, `timm/models/resnet.py`).
@@ -350,16 +400,18 @@ MODELS = (
 
 
 def _hub(arch, tag, top1, size=224, crop=0.875, test_size=None, test_crop=None, classes=1000):
-    """timm's `<arch>.<tag>` on the Hub, with its pretrained config (timm 1.0.31) and the
-    top-1 of results-imagenet.csv at `test_size` (or `size`) with `test_crop` (or `crop`)."""
+    """timm's `<arch>.<tag>` on the Hub with its pretrained config (timm 1.0.31): trained at
+    `size` (crop `crop`), evaluated at `test_size` with `test_crop`, where results-imagenet.csv
+    reports `top1`. The preprocessing is the evaluation's (`input_size`, `resize`)."""
+    test_size, test_crop = test_size or size, test_crop or crop
     preprocessing = {
         **IMAGENET,
-        "input_size": size,
-        "resize": math.floor(size / crop),  # timm: floor(input size / crop_pct), centre crop
+        "input_size": test_size,
+        "resize": math.floor(test_size / test_crop),  # timm: floor(size / crop_pct), centre crop
         "interpolation": "bicubic",
-        "crop_pct": crop,
-        "test_input_size": test_size or size,
-        "test_crop_pct": test_crop or crop,
+        "crop_pct": test_crop,
+        "train_input_size": size,
+        "train_crop_pct": crop,
         "num_classes": classes,
         "classes": "ImageNet-1k, sorted WNIDs" if classes == 1000 else "ImageNet-12k (timm)",
     }

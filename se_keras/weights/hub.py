@@ -132,3 +132,25 @@ def fetch(info):
         with atomic_path(records) as partial, open(partial, "w") as file:
             json.dump(entry, file)
     return path, reported
+
+
+def read_config(repo):
+    """The repository's config.json as a dict (timm writes one beside each checkpoint), or
+    None when it has none."""
+    library = _library()
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        path = library.hf_hub_download(repo, "config.json")
+    except EntryNotFoundError:
+        return None
+    except Exception as error:
+        raise download.DownloadError(
+            f"Could not get config.json of {repo} from the Hugging Face Hub: {first_line(error)}"
+        ) from None
+    try:
+        with open(path) as file:
+            config = json.load(file)
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) else None
