@@ -267,3 +267,20 @@ def test_checkpoint_of_another_architecture_names_the_tensor(timm, tmp_path):
     with pytest.raises(ValueError, match=r"'layer1.0.conv3.weight'|'layer1.0.conv1.weight'"):
         se_keras.applications.TimmSEResNet50(weights=path, input_shape=(64, 64, 3))
     keras.backend.clear_session()
+
+
+def test_se_keras_list_pretrained_shows_each_tag(capsys):
+    from se_keras import cli
+
+    assert cli.main(["list", "--pretrained", "seresnet50", "timm/senet154"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "tag", "input", "crop", "interpolation", "top-1", "source"]
+    assert lines[5].split()[:6] == ["seresnet50", "ra2_in1k", "288x288", "0.95", "bicubic", "81.29"]
+    assert lines[6].split()[:6] == [
+        "timm/senet154",
+        "gluon_in1k",
+        "224x224",
+        "0.875",
+        "bicubic",
+        "81.26",
+    ]

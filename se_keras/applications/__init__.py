@@ -12,6 +12,7 @@ from se_keras.applications import (
 from se_keras.applications._registry import (
     BASE_TAG,
     ModelEntry,
+    aliases,
     entry,
     family_module,
     get_model,
@@ -95,6 +96,7 @@ __all__ = [
     "TimmSEResNet18",
     "TimmSEResNet34",
     "TimmSEResNet50",
+    "aliases",
     "entry",
     "family_module",
     "get_model",

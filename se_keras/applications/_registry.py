@@ -63,6 +63,11 @@ def list_models(pretrained=False):
     return sorted(names, key=_natural)
 
 
+def aliases():
+    """The other names `get_model` accepts (timm's architecture names), each to its model."""
+    return dict(_ALIASES)
+
+
 def check_name(name, argument="name"):
     """The registry name of `name` (itself, or the model an alias stands for)."""
     if name in _MODELS:
