@@ -206,20 +206,13 @@ def _default_size(model_name, weights, input_shape):
     return sides[1] if asked == {sides[1]} else sides[0]
 
 
-def build_timm_resnet(
-    spec,
-    model_name,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    se_ratio,
-    se_options,
-):
+def build_timm_resnet(spec, model_name, arguments):
+    """The keras.applications contract for `spec`; `arguments`: the public builder's."""
+    include_top, weights, classes = (arguments[k] for k in ("include_top", "weights", "classes"))
+    input_tensor, input_shape, pooling = (
+        arguments[k] for k in ("input_tensor", "input_shape", "pooling")
+    )
+    se_ratio, se_options = arguments["se_ratio"], arguments["se_options"]
     checkpoint = _hub_checkpoint(model_name, weights, include_top, classes)
     _builder.validate_arguments(
         None if checkpoint else weights, include_top, classes, pooling, model_name
@@ -235,8 +228,9 @@ def build_timm_resnet(
     )
     img_input = _builder.model_input(input_tensor, input_shape)
     x = body(img_input, spec, options)
-    x = _builder.classifier_head(x, include_top, pooling, classes, classifier_activation)
-    model = _builder.build_model(img_input, input_tensor, x, name)
+    activation = arguments["classifier_activation"]
+    x = _builder.classifier_head(x, include_top, pooling, classes, activation)
+    model = _builder.build_model(img_input, input_tensor, x, arguments["name"])
 
     def names(layer_name):
         return torch_name(layer_name, spec.avg_down)
@@ -245,9 +239,9 @@ def build_timm_resnet(
         return _builder.load_weights(model, weights, model_name, names)
 
     def reference():  # the network the checkpoint was saved from
-        classes = checkpoint.preprocessing["num_classes"]
-        args = (True, None, None, None, None, classes, None, model_name, se_ratio, se_options)
-        return build_timm_resnet(spec, model_name, *args)
+        full = {**DEFAULT_ARGUMENTS, "classes": checkpoint.preprocessing["num_classes"]}
+        full.update(name=model_name, se_ratio=se_ratio, se_options=se_options)
+        return build_timm_resnet(spec, model_name, full)
 
     return weights_lib.load(model, checkpoint, names, reference)
 
@@ -307,6 +301,18 @@ _DOC = """Instantiates timm's `{timm_name}` architecture (timm 1.0.31, `timm/mod
     """
 
 
+# The keras.applications defaults, for the networks built inside (a checkpoint's reference).
+DEFAULT_ARGUMENTS = {
+    "include_top": True,
+    "weights": None,
+    "input_tensor": None,
+    "input_shape": None,
+    "pooling": None,
+    "classes": 1000,
+    "classifier_activation": None,
+}
+
+
 def _public_builder(model_name, function_name):
     spec = SPECS[model_name]
 
@@ -323,20 +329,8 @@ def _public_builder(model_name, function_name):
         se_ratio=16,
         se_options=None,
     ):
-        return build_timm_resnet(
-            spec,
-            model_name,
-            include_top,
-            weights,
-            input_tensor,
-            input_shape,
-            pooling,
-            classes,
-            classifier_activation,
-            name,
-            se_ratio,
-            se_options,
-        )
+        # locals(): the arguments (and the closure's spec and model_name, not read there)
+        return build_timm_resnet(spec, model_name, dict(locals()))
 
     builder.__name__ = builder.__qualname__ = function_name
     builder.__doc__ = _DOC.format(timm_name=model_name.removeprefix("timm_"))
