@@ -47,16 +47,19 @@ def _library():
     return huggingface_hub
 
 
-def _reported_digest(library, path, repo, filename):
+def _reported_digest(library, path, repo, filename, recorded):
     """The sha256 the Hub reported for the file. huggingface_hub names each cached blob after
     the ETag the Hub sent, for an LFS file its sha256; where the cache holds copies instead
-    of links (no symlinks), the Hub is asked again."""
+    of links (no symlinks), the Hub is asked again, or offline the digest `recorded` when
+    the file was first verified stands in."""
     blob = os.path.basename(os.path.realpath(path))
     if _SHA256.fullmatch(blob):
         return blob
     try:
         etag = library.get_hf_file_metadata(library.hf_hub_url(repo, filename)).etag or ""
     except Exception as error:  # offline, or the Hub unreachable
+        if recorded:
+            return recorded
         raise download.DownloadError(
             f"Could not ask the Hugging Face Hub for the digest of {repo}/{filename}: "
             f"{first_line(error)}"
@@ -102,9 +105,9 @@ def fetch(info):
             f"Could not get {filename} of {repo} from the Hugging Face Hub for the "
             f"{info.tag!r} weights of {info.model}: {first_line(error)}"
         ) from None
-    reported = _reported_digest(library, path, repo, filename)
     records = record_path(repo, filename)
     record = _read_record(records)
+    reported = _reported_digest(library, path, repo, filename, record.get("sha256"))
     pinned = info.sha256
     if pinned and not reported.startswith(pinned):
         problem = f"the Hub reports sha256 {reported}, pinned {pinned}"
