@@ -47,8 +47,8 @@ def _trainable(model):
 
 def _assert_close(got, expected, timm_float32):
     """`got` within 1e-4 of the outputs' scale of timm's exact (float64) `expected`, or,
-    for the deepest networks (SE-ResNeXt-AA-201: timm's own float32 result is 2e-4 off),
-    within twice the distance of timm's own float32 result."""
+    for the deepest networks (SE-ResNet-152, SENet-154, SE-ResNeXt-AA-201: timm's own
+    float32 result is 6e-5 to 2e-4 off), within twice the distance of that float32 result."""
     assert got.shape == expected.shape
     scale = np.abs(expected).max()
     assert scale > 1e-3  # not a comparison of two near-zero tensors
@@ -177,7 +177,7 @@ def test_walkthrough_variant_is_timm_with_plain_se(timm, tmp_path):
 @pytest.mark.parametrize("arch", [name.removeprefix("timm_") for name in timm_resnet.SPECS])
 def test_parity_every_architecture(timm, arch, tmp_path):
     # One image at a non-square size (multiples of 32, which the anti-aliased ones need):
-    # the whole slow tier of this family within about three minutes on two cores.
+    # all sixteen in 144 s on two shared cores.
     _timm_parity(timm, arch, tmp_path, (128, 160), batch=1)
 
 
