@@ -39,11 +39,29 @@ def cmd_list(args):
 
     for name in args.models:
         _check_model_name(name)
-    names = args.models or applications.list_models()
+    names = args.models or applications.list_models(pretrained=args.pretrained)
     if args.names_only:
         print("\n".join(names))
+    elif args.pretrained:
+        _print_table(_weights_table(names))
     else:
         _print_table(_model_table(names))
+
+
+def _weights_table(names):
+    """One row per registered weights file: what it expects and the top-1 reported for it."""
+    from se_keras import applications
+
+    rows = [("model", "tag", "input", "crop", "interpolation", "top-1", "source")]
+    for name in names:
+        for tag in sorted(applications.tags(name) - {applications.BASE_TAG}):
+            info = applications.get_weights(name, tag)
+            size, resize = info.preprocessing["input_size"], info.preprocessing["resize"]
+            crop = f"{info.preprocessing.get('crop_pct', size / resize):.3g}"
+            top1 = "-" if info.top1 is None else f"{info.top1:.2f}"
+            interpolation = info.preprocessing["interpolation"]
+            rows.append((name, tag, f"{size}x{size}", crop, interpolation, top1, info.source))
+    return rows
 
 
 def cmd_convert(args):
@@ -311,7 +329,7 @@ def cmd_benchmark(args):
 def _check_model_name(name):
     from se_keras import applications
 
-    if name not in applications.list_models():
+    if name not in applications.list_models() and name not in applications.aliases():
         raise ValueError(
             f"Unknown model name {name!r}; expected one of {applications.list_models()}."
         )
@@ -364,6 +382,11 @@ def build_parser():
     )
     listing.add_argument("models", nargs="*", help="models to show (default: all)")
     listing.add_argument("--names-only", action="store_true", help="print only the names")
+    listing.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="the weights files instead: tag, input size, crop, top-1, source",
+    )
     listing.set_defaults(run=cmd_list)
 
     convert = commands.add_parser(

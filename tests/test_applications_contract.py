@@ -55,12 +55,16 @@ KERAS_BASES = {
     "se_vgg16": ("VGG16", (), VGG_EXTRAS),
     "se_vgg19": ("VGG19", (), VGG_EXTRAS),
     "senet154": ("ResNet50", (), RESNET_EXTRAS),
+    **{name: ("ResNet50", (), SE_EXTRAS) for name in applications.list_models() if "timm_" in name},
 }
 # Models whose builders refuse a 123x123 input, and the error they document for it.
 REFUSES_123 = {
     # SE-BN-Inception's stride-2 modules join a ceil-mode pool and stride-2 convolutions,
     # which agree only for sides n with n mod 32 in 31..6 (`se_inception.check_sides`).
     "se_bn_inception": r"builds only from input sides n with n mod 32 in 31\.\.6",
+    # timm's anti-aliased units pool the branch with floor and the shortcut with ceil.
+    "timm_seresnextaa101d_32x8d": r"needs an input whose stem output sides",
+    "timm_seresnextaa201d_32x8d": r"needs an input whose stem output sides",
 }
 
 

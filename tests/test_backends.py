@@ -32,7 +32,14 @@ from se_keras.applications import list_models
 WORKER = os.path.join(os.path.dirname(__file__), "backend_worker.py")
 READERS = ("jax", "torch")
 # The cheapest model of each family stands for it in the default tier.
-DEFAULT = ["se_resnet18", "se_bn_inception", "se_mobilenet", "se_shufflenet", "se_vgg16"]
+DEFAULT = [
+    "se_resnet18",
+    "se_bn_inception",
+    "se_mobilenet",
+    "se_shufflenet",
+    "se_vgg16",
+    "timm_seresnet18",
+]
 # The slow tier: a model of each block type the default tier lacks (bottleneck, grouped
 # bottleneck, Inception-v3 and Inception-ResNet modules, inverted residual, ShuffleNet v2);
 # the deeper variants of these with `pytest -m exhaustive` (an hour and more on 2 cores).

@@ -27,6 +27,7 @@ SMALL = {
     "se_mobilenet_v2": 64,
     "se_shufflenet": 64,
     "se_vgg16": 32,
+    "timm_seresnext26t_32x4d": 64,  # grouped units, deep stem, average-pool shortcuts
 }
 FLOAT_TOLERANCE = 1e-4
 
@@ -82,7 +83,10 @@ def check_onnx_graph(path, model):
     ]
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+# timm's family (20 s here) in the slow tier, to keep the default tier's time.
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if "timm" in n else n for n in sorted(SMALL)]
+)
 def test_every_family_exports_and_verifies(name, tmp_path):
     check_every_format(small_model(name, SMALL[name]), str(tmp_path))
 

@@ -14,19 +14,34 @@ DECLARED = [
     "se_bn_inception", "se_inception_resnet_v2", "se_inception_v3", "se_mobilenet",
     "se_mobilenet_v2", "se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101",
     "se_resnet152", "se_resnext50", "se_resnext101", "se_shufflenet", "se_shufflenet_v2",
-    "se_vgg16", "se_vgg19", "senet154",
+    "se_vgg16", "se_vgg19", "senet154", "timm_senet154", "timm_seresnet18", "timm_seresnet34",
+    "timm_seresnet50", "timm_seresnet101", "timm_seresnet152", "timm_seresnet152d",
+    "timm_seresnext26d_32x4d", "timm_seresnext26t_32x4d", "timm_seresnext50_32x4d",
+    "timm_seresnext101_32x4d", "timm_seresnext101_32x8d", "timm_seresnext101_64x4d",
+    "timm_seresnext101d_32x8d", "timm_seresnextaa101d_32x8d", "timm_seresnextaa201d_32x8d",
 ]  # fmt: skip
+# timm's family beyond two cheap representatives: their figures (parameter counts also
+# equal to timm's, tests/test_timm_resnet.py) are rechecked in the exhaustive tier only.
+HEAVY = {name for name in DECLARED if name.startswith("timm_")} - {
+    "timm_seresnet18", "timm_seresnext26t_32x4d",
+}  # fmt: skip
 
 
 def test_the_registry_holds_the_declared_models():
     assert applications.list_models() == DECLARED
     assert applications.list_models(pretrained=True) == [
         "se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101", "se_resnet152",
-        "se_resnext50", "se_resnext101", "senet154",
+        "se_resnext50", "se_resnext101", "senet154", "timm_senet154", "timm_seresnet50",
+        "timm_seresnet152d", "timm_seresnext26d_32x4d", "timm_seresnext26t_32x4d",
+        "timm_seresnext50_32x4d", "timm_seresnext101_32x4d", "timm_seresnext101_32x8d",
+        "timm_seresnext101_64x4d", "timm_seresnext101d_32x8d", "timm_seresnextaa101d_32x8d",
+        "timm_seresnextaa201d_32x8d",
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name", DECLARED)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.exhaustive) if n in HEAVY else n for n in DECLARED]
+)
 def test_recorded_figures_are_the_built_models(name):
     entry = applications.entry(name)
     model = applications.get_model(name, weights=None)

@@ -37,7 +37,7 @@ def test_registry_lists_every_builder():
         "se_vgg16",
         "se_vgg19",
         "senet154",
-    ]
+    ] + [name for name in se_keras.applications.list_models() if name.startswith("timm_")]
     model = se_keras.applications.get_model("se_resnet18", weights=None, classes=7)
     assert model.name == "se_resnet18" and model.output.shape == (None, 7)
 

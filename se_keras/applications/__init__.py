@@ -7,10 +7,12 @@ from se_keras.applications import (
     se_resnet,
     se_shufflenet,
     se_vgg,
+    timm_resnet,
 )
 from se_keras.applications._registry import (
     BASE_TAG,
     ModelEntry,
+    aliases,
     builder,
     entry,
     family_module,
@@ -34,9 +36,27 @@ from se_keras.applications.se_resnet import (
 )
 from se_keras.applications.se_shufflenet import SEShuffleNet, SEShuffleNetV2
 from se_keras.applications.se_vgg import SEVGG16, SEVGG19
+from se_keras.applications.timm_resnet import (
+    TimmSENet154,
+    TimmSEResNet18,
+    TimmSEResNet34,
+    TimmSEResNet50,
+    TimmSEResNet101,
+    TimmSEResNet152,
+    TimmSEResNet152D,
+    TimmSEResNeXt26D_32x4d,
+    TimmSEResNeXt26T_32x4d,
+    TimmSEResNeXt50_32x4d,
+    TimmSEResNeXt101_32x4d,
+    TimmSEResNeXt101_32x8d,
+    TimmSEResNeXt101_64x4d,
+    TimmSEResNeXt101D_32x8d,
+    TimmSEResNeXtAA101D_32x8d,
+    TimmSEResNeXtAA201D_32x8d,
+)
 
 # The families: the one place a new family is added (its file declares its models).
-FAMILIES = (se_resnet, se_inception, se_mobilenet, se_shufflenet, se_vgg)
+FAMILIES = (se_resnet, se_inception, se_mobilenet, se_shufflenet, se_vgg, timm_resnet)
 for _family in FAMILIES:
     _registry.add_family(_family)
 
@@ -62,6 +82,23 @@ __all__ = [
     "SEVGG16",
     "SEVGG19",
     "builder",
+    "TimmSENet154",
+    "TimmSEResNeXt101D_32x8d",
+    "TimmSEResNeXt101_32x4d",
+    "TimmSEResNeXt101_32x8d",
+    "TimmSEResNeXt101_64x4d",
+    "TimmSEResNeXt26D_32x4d",
+    "TimmSEResNeXt26T_32x4d",
+    "TimmSEResNeXt50_32x4d",
+    "TimmSEResNeXtAA101D_32x8d",
+    "TimmSEResNeXtAA201D_32x8d",
+    "TimmSEResNet101",
+    "TimmSEResNet152",
+    "TimmSEResNet152D",
+    "TimmSEResNet18",
+    "TimmSEResNet34",
+    "TimmSEResNet50",
+    "aliases",
     "entry",
     "family_module",
     "get_model",

@@ -8,6 +8,7 @@ signature, docstring); `Family.build` performs the contract steps.
 """
 
 import dataclasses
+import functools
 import inspect
 import numbers
 import os
@@ -23,6 +24,7 @@ from se_keras.applications import _registry, base_weights
 from se_keras.convert import torch_checkpoint
 from se_keras.layers import SqueezeExcite
 from se_keras.utils.validation import check_bool, check_choice, check_positive
+from se_keras.weights import hub
 
 BN_EPSILON = 1e-5  # the released (PyTorch / Caffe) models; Keras' default is 1e-3
 BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 in Keras' convention
@@ -101,7 +103,10 @@ class Family:
     # ImageNet weights `weights="imagenet_base"` copies; `base_match`: how its layers match.
     base: Callable = None
     base_match: str = "name"  # "name" or "structure" (`base_weights.copy_weights`)
-    torch_names: Callable = None  # Keras layer name -> prefix in a PyTorch state dict
+    torch_names: Callable = None  # (spec, Keras layer name) -> prefix in a PyTorch state dict
+    # (entry, args) -> the WeightsInfo of `weights="hf://owner/name"`, a Hugging Face Hub
+    # checkpoint of the model's architecture; families without it refuse such ids.
+    hub_checkpoint: Callable = None
 
     def public_builder(self, model_name, doc, arguments, keyword_only=SE_ARGUMENTS, name=True):
         """The public builder of `model_name`: `arguments`, then `name` (default the model
@@ -137,8 +142,11 @@ class Family:
     def build(self, entry, args):
         """keras.applications' contract: check, input, body, head, model, weights."""
         spec = entry.spec
+        checkpoint = None
+        if self.hub_checkpoint is not None and hub.is_hub(args.weights):
+            checkpoint = self.hub_checkpoint(entry, args)
         validate_arguments(
-            args.weights,
+            None if checkpoint else args.weights,
             args.include_top,
             args.classes,
             args.pooling,
@@ -160,9 +168,14 @@ class Family:
             name = self.default_name(spec, args, spatial_size(input_shape)[0])
         model = build_model(inputs, args.input_tensor, outputs, name)
         base = None if self.base is None else self.base(spec, args, input_shape)
-        return load_weights(
-            model, args.weights, entry.name, self.torch_names, base and (base, self.base_match)
-        )
+        names = None if self.torch_names is None else functools.partial(self.torch_names, spec)
+        if checkpoint is None:
+            return load_weights(
+                model, args.weights, entry.name, names, base and (base, self.base_match)
+            )
+        # A Hub checkpoint was saved from a network with the caller's SE settings.
+        reference = {"se_ratio": args.se_ratio, "se_options": args.se_options}
+        return load_weights(model, checkpoint, entry.name, names, reference=reference)
 
 
 def fixed_input_shape(spec, args, entry):
@@ -235,10 +248,14 @@ def validate_arguments(
             "(.weights.h5, .pth, .safetensors) that exists. "
             f"Received: weights={weights!r}"
         )
-    if is_tag and include_top and classes != 1000:
+    # Weights trained on another label set say so (timm's ImageNet-12k: 11,821 classes).
+    expected = 1000
+    if is_tag and weights != _registry.BASE_TAG:
+        expected = _registry.get_weights(model_name, weights).preprocessing.get("num_classes", 1000)
+    if is_tag and include_top and classes != expected:
         raise ValueError(
             f'If using `weights="{weights}"` with `include_top=True`, `classes` should be '
-            f"1000. Received: classes={classes}"
+            f"{expected}. Received: classes={classes}"
         )
     check_bool("include_top", include_top)
     if include_top:
@@ -404,13 +421,15 @@ def build_model(img_input, input_tensor, outputs, name):
     return keras.Model(inputs, outputs, name=name)
 
 
-def load_weights(model, weights, model_name, torch_names=None, base=None):
-    """Load `weights` (None, a registered tag or a file path) into `model`.
+def load_weights(model, weights, model_name, torch_names=None, base=None, reference=None):
+    """Load `weights` (None, a registered tag, a `WeightsInfo` or a file path) into `model`.
 
     `torch_names` maps a Keras layer name to its prefix in the authors' PyTorch state dict.
     `base`, for families built on a keras.applications network, is `(build, match)`: a
     function returning that network with its ImageNet weights, and how its layers match
-    ours (`base_weights.copy_weights`); it serves `weights="imagenet_base"`.
+    ours (`base_weights.copy_weights`); it serves `weights="imagenet_base"`. A checkpoint is
+    converted once on the full network it was saved from: the model's default one with the
+    checkpoint's classes, and `reference` (builder arguments) where that differs.
     """
     if weights is None:
         return model
@@ -418,18 +437,24 @@ def load_weights(model, weights, model_name, torch_names=None, base=None):
         build, match = base
         base_weights.copy_weights(base_weights.build_base(build), model, match)
         return model
-    if not _is_file(weights):
-        info = _registry.get_weights(model_name, weights)
+    if isinstance(weights, weights_lib.WeightsInfo) or not _is_file(weights):
+        info = weights
+        if not isinstance(info, weights_lib.WeightsInfo):
+            info = _registry.get_weights(model_name, weights)
+        arguments = {"classes": info.preprocessing.get("num_classes", 1000), **(reference or {})}
         return weights_lib.load(
-            model, info, torch_names, lambda: _registry.get_model(model_name, weights=None)
+            model,
+            info,
+            torch_names,
+            lambda: _registry.get_model(model_name, weights=None, **arguments),
         )
     path = os.fspath(weights)
     if path.endswith((".pth", ".pt", ".bin", ".safetensors")):
         if torch_names is None:
             raise ValueError(
                 f"{model_name} has no PyTorch checkpoint layout to convert from (only the "
-                "SE-ResNet family has one: the authors' and timm's legacy layout); give a "
-                f"Keras `.weights.h5` file instead. Received: weights={path!r}"
+                "SE-ResNet families have one: the authors', timm's); give a Keras "
+                f"`.weights.h5` file instead. Received: weights={path!r}"
             )
         torch_checkpoint.load_into(model, path, torch_names)
     else:

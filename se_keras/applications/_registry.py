@@ -35,6 +35,7 @@ class ModelEntry:
 _MODELS = {}  # name -> ModelEntry
 _FAMILIES = {}  # name -> family module
 _WEIGHTS = {}  # name -> {tag: WeightsInfo}
+_ALIASES = {}  # another name a family accepts (e.g. timm's "seresnet50") -> registry name
 
 
 def add_family(module):
@@ -49,6 +50,9 @@ def add_family(module):
     for info in getattr(module, "WEIGHTS", ()):
         check_name(info.model, "model_name")
         _WEIGHTS.setdefault(info.model, {})[info.tag] = info
+    # A family's `ALIASES` ({other name: registry name}); a registry name always wins.
+    for alias, name in getattr(module, "ALIASES", {}).items():
+        _ALIASES[alias] = check_name(name)
 
 
 def _natural(name):
@@ -62,12 +66,20 @@ def list_models(pretrained=False):
     return sorted(names, key=_natural)
 
 
+def aliases():
+    """The other names `get_model` accepts (timm's architecture names), each to its model."""
+    return dict(_ALIASES)
+
+
 def check_name(name, argument="name"):
-    if name not in _MODELS:
-        raise ValueError(
-            f"Unknown model name. Expected one of {list_models()}. Received: {argument}={name!r}"
-        )
-    return name
+    """The registry name of `name` (itself, or the model an alias stands for)."""
+    if name in _MODELS:
+        return name
+    if isinstance(name, str) and name in _ALIASES:
+        return _ALIASES[name]
+    raise ValueError(
+        f"Unknown model name. Expected one of {list_models()}. Received: {argument}={name!r}"
+    )
 
 
 def entry(name):
@@ -105,7 +117,7 @@ def register_weights(
         file_name: the cached file's name; default: the last part of the URL.
         preprocessing, top1, source: what the weights expect and were reported to reach.
     """
-    check_name(model_name, "model_name")
+    model_name = check_name(model_name, "model_name")
     if tag == BASE_TAG:
         raise ValueError(f"The tag {BASE_TAG!r} is reserved. Received: tag={tag!r}")
     info = weights_lib.weights_info(
@@ -117,14 +129,16 @@ def register_weights(
 
 def tags(name):
     """Every value `weights=` may take for model `name` besides None and a file."""
+    name = check_name(name)
     base = {BASE_TAG} if entry(name).imagenet_base else set()
     return set(_WEIGHTS.get(name, {})) | base
 
 
 def get_weights(name, tag):
     """The `WeightsInfo` registered as (`name`, `tag`)."""
+    name = check_name(name)
     try:
-        return _WEIGHTS[check_name(name)][tag]
+        return _WEIGHTS[name][tag]
     except KeyError:
         raise ValueError(
             f"No weights registered as {tag!r} for model {name!r}; registered: "

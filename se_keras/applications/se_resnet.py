@@ -124,8 +124,9 @@ _STEM = re.compile(r"conv1(?:_(\d))?_(conv|bn)$")
 _SHORTCUT = {"conv": "downsample.0", "bn": "downsample.1"}
 
 
-def torch_name(layer_name):
-    """Prefix of a layer's tensors in the authors' PyTorch state dict (None: no tensors)."""
+def torch_name(spec, layer_name):
+    """Prefix of a layer's tensors in the authors' PyTorch state dict (None: no tensors);
+    the same for every spec."""
     if layer_name == "predictions":
         return "last_linear"
     if match := _STEM.match(layer_name):

@@ -1,5 +1,7 @@
 """The Squeeze-and-Excitation block (Hu et al., 2018, equations 2-4) as one Keras layer."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -18,12 +20,13 @@ _GATES = {
 }
 
 
-def bottleneck_width(channels, ratio=16, divisor=1, min_width=1):
+def bottleneck_width(channels, ratio=16, divisor=1, min_width=1, round_limit=0.9):
     """Width of the excitation bottleneck: `channels / ratio` rounded to `divisor`.
 
     With `divisor=1` this is `channels // ratio` (the released models' rule); a larger divisor
-    rounds to the nearest multiple (at least one `divisor`) without going more than 10% below
-    `channels / ratio`. `min_width` is applied last.
+    rounds to the nearest multiple (at least one `divisor`), adding one `divisor` where that
+    went below `round_limit * channels / ratio` (MobileNet's 0.9: never more than 10% below;
+    timm's SE layers use 0, no correction). `min_width` is applied last.
     """
     if divisor == 1:
         return max(min_width, int(channels // ratio))
@@ -31,9 +34,18 @@ def bottleneck_width(channels, ratio=16, divisor=1, min_width=1):
     # Round to the nearest multiple, but never to zero (as in MobileNet's `_make_divisible`),
     # and apply `min_width` last so that the rounding cannot yield a non-multiple such as 9.
     width = max(divisor, int(target + divisor / 2) // divisor * divisor)
-    if width < 0.9 * target:
+    if width < round_limit * target:
         width += divisor
     return max(min_width, width)
+
+
+def _check_round_limit(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(
+            "Invalid value for argument `round_limit`: expected a number from 0 to 1. "
+            f"Received: round_limit={value!r}"
+        )
+    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="se_keras")
@@ -49,6 +61,8 @@ class SqueezeExcite(keras.layers.Layer):
         width: explicit bottleneck width; overrides `ratio` when given.
         divisor: round the bottleneck width to a multiple of this. Default 1 (`C // r`).
         min_width: smallest bottleneck width. Default 1.
+        round_limit: with `divisor > 1`, a width rounded below `round_limit * C / ratio`
+            gets one more `divisor`. Default 0.9 (MobileNet's rule); timm's SE uses 0.
         pooling: squeeze operator, `"avg"` (default) or `"max"`; `None` skips the squeeze
             (the paper's "no squeeze" ablation, 22.93% top-1 and 4.27 GFLOPs for
             SE-ResNet-50 against 22.28% and 3.87: the FC layers act as 1x1 convolutions at
@@ -76,6 +90,7 @@ class SqueezeExcite(keras.layers.Layer):
         width=None,
         divisor=1,
         min_width=1,
+        round_limit=0.9,
         pooling="avg",
         gate="sigmoid",
         activation="relu",
@@ -90,6 +105,7 @@ class SqueezeExcite(keras.layers.Layer):
         self.width = None if width is None else check_positive("width", width)
         self.divisor = check_positive("divisor", divisor)
         self.min_width = check_positive("min_width", min_width)
+        self.round_limit = _check_round_limit(round_limit)
         self.pooling = check_choice("pooling", pooling, _POOLINGS)
         self.gate = check_choice("gate", gate, tuple(_GATES))
         self.data_format = check_choice(
@@ -121,7 +137,9 @@ class SqueezeExcite(keras.layers.Layer):
                 "SqueezeExcite needs a known channel dimension of at least 1. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
-        hidden = self.width or bottleneck_width(channels, self.ratio, self.divisor, self.min_width)
+        hidden = self.width or bottleneck_width(
+            channels, self.ratio, self.divisor, self.min_width, self.round_limit
+        )
         self.channels, self.hidden = channels, hidden
         self.reduce_kernel = self.add_weight(
             shape=(channels, hidden), initializer=self.kernel_initializer, name="reduce_kernel"
@@ -184,6 +202,7 @@ class SqueezeExcite(keras.layers.Layer):
             width=self.width,
             divisor=self.divisor,
             min_width=self.min_width,
+            round_limit=self.round_limit,
             pooling=self.pooling,
             gate=self.gate,
             activation=keras.activations.serialize(self.activation),
