@@ -466,6 +466,11 @@ def build_parser():
         "--se-ratio", type=int, default=defaults.se_ratio, help="SE reduction ratio r"
     )
     train.add_argument(
+        "--weights",
+        default=defaults.weights,
+        help="fine-tune from this tag or weights file (the classifier starts fresh)",
+    )
+    train.add_argument(
         "--mixed-precision", action="store_true", help="train in mixed_float16 (GPUs)"
     )
     train.add_argument(

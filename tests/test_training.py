@@ -313,6 +313,7 @@ def test_predict_with_a_model_outside_a_run_folder_says_why(one_epoch, tmp_path,
         (["--warmup-epochs", "-5"], "Received: warmup_epochs=-5"),
         (["--image-size", "100000"], "Received: image_size=100000"),
         (["--se-ratio", "0"], "Received: se_ratio=0"),
+        (["--weights", "imagenet22k"], "Received: weights='imagenet22k'"),
     ],
 )
 def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, message):
@@ -323,6 +324,21 @@ def test_bad_options_are_one_line_and_leave_nothing(tmp_path, capsys, args, mess
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(error) == 1 and message in error[0]
     assert not out.exists()
+
+
+def test_fine_tuning_starts_from_the_pretrained_network_with_a_new_classifier(tmp_path):
+    # The pretrained network: SE-ResNet-18 without its classifier, random but distinct.
+    source = se_keras.applications.SEResNet18(
+        weights=None, include_top=False, input_shape=(32, 32, 3)
+    )
+    path = str(tmp_path / "backbone.weights.h5")
+    source.save_weights(path)
+    config = TrainConfig(model="se_resnet18", weights=path).check()
+    model = run_lib.build_model(config, num_classes=10, size=32, steps_per_epoch=1)
+    for name in ("conv1_conv", "conv2_block1_se", "conv5_block2_2_bn"):
+        for ours, theirs in zip(model.get_layer(name).weights, source.get_layer(name).weights):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert model.get_layer("predictions").kernel.shape == (512, 10)
 
 
 @pytest.mark.slow

@@ -1,10 +1,11 @@
 """Start an SE network from its base network's weights (a keras.applications model).
 
 Every weighted layer of the base is copied into the matching layer of the SE model; the SE
-layers keep their initialisers. Layers match by name where the base names its layers
-(MobileNet), or by position among the weighted non-SE layers where keras.applications leaves
-them auto-named (`conv2d_17`, as in InceptionV3), which works because the SE builders create
-the base's layers in the base's order.
+layers keep their initialisers (matched by name, an SE backbone's SE layers are copied too:
+`se-keras train --weights` fine-tunes that way). Layers match by name where the base names
+its layers (MobileNet), or by position among the weighted non-SE layers where
+keras.applications leaves them auto-named (`conv2d_17`, as in InceptionV3), which works
+because the SE builders create the base's layers in the base's order.
 """
 
 import os
@@ -44,8 +45,9 @@ def _weighted(model):
 
 def _pairs(source, target, match):
     if match == "name":
+        # Every weighted layer: a keras base has no SE layers; an SE backbone's are copied.
         names = {layer.name: layer for layer in target.layers}
-        for layer in _weighted(source):
+        for layer in (layer for layer in source.layers if layer.weights):
             if layer.name not in names:
                 raise ValueError(
                     f"The base layer {layer.name!r} has no layer of that name in {target.name!r}."

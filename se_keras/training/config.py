@@ -35,6 +35,7 @@ class TrainConfig:
     strategy: str = "none"
     export: str = "tflite"
     data_dir: str = None
+    weights: str = None  # a tag or weights file of `model` to fine-tune from (its classifier aside)
 
     def check(self):
         from se_keras import applications
@@ -72,6 +73,16 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("export", self.export, EXPORTS)
+        tags = applications.tags(self.model)
+        if (
+            self.weights is not None
+            and self.weights not in tags
+            and not os.path.isfile(self.weights)
+        ):
+            raise ValueError(
+                f"`weights` must be a tag of {self.model} ({', '.join(sorted(tags)) or 'none'}) "
+                f"or a weights file that exists. Received: weights={self.weights!r}"
+            )
         return self
 
     def resolved(self, info):

@@ -159,6 +159,7 @@ def _datasets(config, info):
 def build_model(config, num_classes, size, steps_per_epoch):
     """The configured model, compiled with the run's optimizer, schedule and loss."""
     from se_keras import applications
+    from se_keras.applications import base_weights
 
     model = applications.get_model(
         config.model,
@@ -167,6 +168,17 @@ def build_model(config, num_classes, size, steps_per_epoch):
         classes=num_classes,
         se_ratio=config.se_ratio,
     )
+    if config.weights is not None:
+        # Fine-tuning: the pretrained network without its classifier, copied by layer name
+        # (SE layers included); the classifier for this dataset's classes starts fresh.
+        backbone = applications.get_model(
+            config.model,
+            weights=config.weights,
+            include_top=False,
+            input_shape=(size, size, 3),
+            se_ratio=config.se_ratio,
+        )
+        base_weights.copy_weights(backbone, model, "name")
     _compile(model, config, steps_per_epoch)
     return model
 
