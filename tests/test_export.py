@@ -3,6 +3,8 @@ the runtimes' own APIs, not through se_keras.export) and compared with the Keras
 
 import glob
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -251,6 +253,16 @@ def test_cli_exports_each_format(tmp_path, capsys):
     )
     assert "exists; add --force" in capsys.readouterr().err
     assert os.path.getmtime(tmp_path / "m.onnx") == before
+
+
+def test_the_installed_command_exports_without_native_chatter(tmp_path):
+    # LiteRT announces its XNNPACK delegate on the native stderr, once per process.
+    command = os.path.join(os.path.dirname(sys.executable), "se-keras")
+    output = str(tmp_path / "m.tflite")
+    argv = ["export", "se_resnet18", "--format", "tflite", "-o", output, "--input-size", "32"]
+    result = subprocess.run([command, *argv, "--classes", "10"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith(f"se_resnet18 (random weights) -> {output}: tflite")
 
 
 def test_cli_int8_says_how_it_calibrated(tmp_path, capsys):

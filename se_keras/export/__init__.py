@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from se_keras.export import onnx, saved_model, tflite
+from se_keras.export._common import in_batches, input_shape, input_spec  # noqa: F401
 from se_keras.utils import files
 from se_keras.utils.validation import check_choice
 
@@ -110,7 +112,7 @@ def export_model(
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     with files.atomic_path(path) as partial:
-        backend = _backend(format)
+        backend = BACKENDS[format]
         if format == "tflite":
             backend.convert(model, partial, quantize, calibration, batch_size)
         elif format == "onnx":
@@ -137,14 +139,7 @@ def export_model(
     return report
 
 
-def _backend(format):
-    if format == "tflite":
-        from se_keras.export import tflite as backend
-    elif format == "onnx":
-        from se_keras.export import onnx as backend
-    else:
-        from se_keras.export import saved_model as backend
-    return backend
+BACKENDS = {"saved_model": saved_model, "tflite": tflite, "onnx": onnx}
 
 
 def _report(model, backend, path, format, quantize, batch_size, verify, images):
@@ -168,22 +163,6 @@ def _report(model, backend, path, format, quantize, batch_size, verify, images):
         quantize=quantize,
         batch_size=batch_size,
     )
-
-
-def in_batches(run, images, batch_size):
-    """`run` over `images` (float32), in chunks of a fixed `batch_size` (the last one padded
-    with zeros) or all at once when it is None."""
-    images = np.asarray(images, dtype=np.float32)
-    if batch_size is None:
-        return np.asarray(run(images))
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        padded = np.concatenate(
-            [chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]), np.float32)]
-        )
-        outputs.append(np.asarray(run(padded))[: len(chunk)])
-    return np.concatenate(outputs)
 
 
 def _size(path):
@@ -212,28 +191,6 @@ def _batch_size(model, format, batch_size):
     return batch_size
 
 
-def _input_shape(model):
-    if len(model.inputs) != 1:
-        raise ValueError(
-            f"Only single-input models are exported. Received: a model with "
-            f"{len(model.inputs)} inputs"
-        )
-    shape = tuple(model.inputs[0].shape[1:])
-    if None in shape:
-        raise ValueError(
-            "Export needs a fixed input size; build the model with "
-            f"`input_shape=`. Received: input shape {shape}"
-        )
-    return shape
-
-
-def input_spec(model, batch_size):
-    """The `tf.TensorSpec` of the artifact's input, named `images`."""
-    import tensorflow as tf
-
-    return tf.TensorSpec((batch_size, *_input_shape(model)), tf.float32, name="images")
-
-
 def _as_batches(model, data, name):
     """`data` as a list of float32 arrays shaped like the model's input, or None."""
     if data is None:
@@ -246,7 +203,7 @@ def _as_batches(model, data, name):
             for batch in data
         ]
     )
-    shape = _input_shape(model)
+    shape = input_shape(model)
     for batch in batches:
         if batch.ndim != 4 or batch.shape[1:] != shape:
             raise ValueError(
@@ -261,7 +218,7 @@ def _verification_batch(model, data, calibration):
     if batches:
         return np.concatenate(batches)[:VERIFICATION_BATCH]
     rng = np.random.default_rng(0)
-    return rng.standard_normal((VERIFICATION_BATCH, *_input_shape(model)), dtype=np.float32)
+    return rng.standard_normal((VERIFICATION_BATCH, *input_shape(model)), dtype=np.float32)
 
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "ExportError", "ExportReport", "export_model"]

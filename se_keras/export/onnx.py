@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from se_keras.export._common import input_spec
+
 
 def convert(model, path, opset, batch_size=None):
     """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check)."""
@@ -16,8 +18,6 @@ def convert(model, path, opset, batch_size=None):
         raise ImportError(
             'ONNX export needs tf2onnx and onnx: pip install "se-keras[export]"'
         ) from None
-    from se_keras.export import input_spec
-
     if not isinstance(opset, int) or not 13 <= opset <= 18:
         raise ValueError(
             f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
