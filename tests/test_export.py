@@ -19,6 +19,7 @@ from tests.helpers import (
     builtin_operators,
     images,
     run_onnx,
+    run_openvino,
     run_tflite,
 )
 
@@ -31,6 +32,8 @@ SMALL = {
     "se_vgg16": 32,
 }
 FLOAT_TOLERANCE = 1e-4
+# OpenVINO's bfloat16, relative to the logit scale: 4e-3 to 8e-3 measured (docs/export.md).
+BF16_TOLERANCE = 2e-2
 
 
 def check_every_format(model, folder):
@@ -52,6 +55,31 @@ def check_every_format(model, folder):
             assert set(report.operators) <= builtin_operators(), report.operators
         if format == "onnx":
             check_onnx_graph(path, model)
+        if format == "openvino":
+            check_openvino_ir(path, model, report, x, expected)
+
+
+def check_openvino_ir(path, model, report, x, expected):
+    import openvino
+
+    weights = path[: -len(".xml")] + ".bin"
+    assert report.size_bytes == os.path.getsize(path) + os.path.getsize(weights)
+    assert report.precision == "f32" and export.openvino.recorded_precision(path) == "f32"
+    graph = openvino.Core().read_model(path)
+    assert graph.inputs[0].get_partial_shape()[0].is_dynamic  # a dynamic batch axis
+    # Grouped and depthwise convolutions are OpenVINO's GroupConvolution, one per layer.
+    grouped = sum(
+        isinstance(layer, keras.layers.DepthwiseConv2D)
+        or (isinstance(layer, keras.layers.Conv2D) and layer.groups > 1)
+        for layer in model.layers
+    )
+    assert report.operators.get("GroupConvolution", 0) == grouped, report.operators
+    # The same file in bfloat16 (where the CPU has it), at bf16's tolerance.
+    if "BF16" in export.openvino.cpu_capabilities():
+        scale = np.abs(expected).max()
+        difference = np.abs(RUNNERS["openvino"](path, x, "bf16") - expected).max()
+        print(f"{model.name} openvino bf16: max |difference| {difference:.2e}, scale {scale:.2e}")
+        assert difference <= BF16_TOLERANCE * scale, difference
 
 
 def check_onnx_graph(path, model):
@@ -197,6 +225,53 @@ def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_openvino_bf16_is_verified_recorded_and_sends_no_telemetry(tmp_path, monkeypatch):
+    if "BF16" not in export.openvino.cpu_capabilities():
+        pytest.skip("this CPU has no bfloat16 instructions")
+    from openvino_telemetry.utils import sender
+
+    sent = []  # OpenVINO's converter reports usage unless opted out; ours must not
+    monkeypatch.setattr(sender.TelemetrySender, "send", lambda self, *message: sent.append(1))
+    model = small_model("se_resnet18", 32)
+    path = str(tmp_path / "bf16.xml")
+    report = export.export_model(model, path, "openvino", precision="bf16")
+    assert sent == []
+    assert report.precision == "bf16" and report.tolerance == export.TOLERANCES["bf16"]
+    assert export.openvino.recorded_precision(path) == "bf16"
+    assert "openvino (bf16)" in str(report)
+    x = images(model, n=5)
+    expected = model.predict(x, verbose=0)
+    scale = np.abs(expected).max()
+    # `load` runs it at the recorded bf16: not float32's result, but within bf16's tolerance.
+    actual = export.openvino.predict(export.openvino.load(path), x)
+    assert FLOAT_TOLERANCE * scale < np.abs(actual - expected).max() <= BF16_TOLERANCE * scale
+    assert np.array_equal(actual, run_openvino(path, x, "bf16"))
+    assert np.abs(run_openvino(path, x, "f32") - expected).max() <= FLOAT_TOLERANCE * scale
+
+
+def test_openvino_bf16_on_a_cpu_without_it_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(export.openvino, "cpu_capabilities", lambda: ("FP32", "INT8"))
+    model = small_model("se_resnet18", 32)
+    with pytest.raises(ValueError, match="precision='f32' is what runs here.*precision='bf16'"):
+        export.export_model(model, tmp_path / "m.xml", "openvino", precision="bf16")
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_openvino_verification_leaves_neither_file(tmp_path, monkeypatch):
+    model = small_model("se_resnet18", 32)
+    monkeypatch.setitem(export.TOLERANCES, None, 0.0)
+    with pytest.raises(export.ExportError, match="nothing was written"):
+        export.export_model(model, tmp_path / "m.xml", "openvino")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_existing_openvino_weights_file_is_kept(tmp_path):
+    (tmp_path / "m.bin").write_text("mine")
+    with pytest.raises(FileExistsError, match="m.bin exists"):
+        export.export_model(small_model("se_resnet18", 32), tmp_path / "m.xml", "openvino")
+    assert os.listdir(tmp_path) == ["m.bin"]
+
+
 def test_existing_output_is_kept_unless_overwrite(tmp_path):
     model = small_model("se_resnet18", 32)
     folder = tmp_path / "saved"
@@ -223,6 +298,10 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
         ),
         ({"format": "tflite", "batch_size": 0}, "batch_size=0"),
         ({"format": "onnx", "opset": 7}, "opset=7"),
+        ({"format": "openvino", "precision": "fp16"}, "precision='fp16'"),
+        ({"format": "onnx", "precision": "bf16"}, "precision='bf16' with format='onnx'"),
+        ({"format": "openvino", "quantize": "int8"}, "quantize='int8'"),
+        ({"format": "openvino"}, "an .xml file.*path='.*out'"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, arguments, message):
@@ -237,12 +316,17 @@ def test_bad_arguments_are_named(tmp_path, arguments, message):
 
 def test_cli_exports_each_format(tmp_path, capsys):
     common = ["--input-size", "32", "--classes", "10"]
-    for format, name in [("onnx", "m.onnx"), ("tflite", "m.tflite"), ("saved_model", "m")]:
+    for format, name in [
+        ("onnx", "m.onnx"),
+        ("tflite", "m.tflite"),
+        ("saved_model", "m"),
+        ("openvino", "m.xml"),
+    ]:
         output = str(tmp_path / name)
         assert cli.main(["export", "se_resnet18", "--format", format, "-o", output, *common]) == 0
         out = capsys.readouterr().out
         assert f"-> {output}: {format}" in out and "max |difference| against Keras" in out
-        assert os.path.exists(output)
+        assert len(out.splitlines()) == 1 and os.path.exists(output)
     # An existing output is refused (one line, exit 1) and left alone, replaced with --force.
     before = os.path.getmtime(tmp_path / "m.onnx")
     assert (
@@ -304,6 +388,9 @@ def test_cli_int8_says_how_it_calibrated(tmp_path, capsys):
             ["se_resnet18", "--format", "onnx", "--quantize", "int8"],
             "--quantize int8 with --format",
         ),
+        (["se_resnet18", "--format", "onnx", "--precision", "bf16"], "--precision bf16 with"),
+        (["se_resnet18", "--format", "openvino", "--precision", "f16"], "invalid choice: 'f16'"),
+        (["se_resnet18", "--format", "openvino"], "an .xml file"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
