@@ -226,10 +226,12 @@ def cmd_export(args):
     _check_model_name(args.model)
     if os.path.exists(args.output) and not args.force:
         raise ValueError(f"{args.output} exists; add --force to replace it")
-    if args.quantize and args.format != "tflite":
+    if args.quantize and not (
+        args.format == "tflite" or (args.format == "onnx" and args.quantize == "int8")
+    ):
         raise ValueError(
-            f"Only TFLite files are quantized. Received: --quantize {args.quantize} "
-            f"with --format {args.format}"
+            "Only TFLite files (float16, dynamic, int8) and ONNX files (int8) are quantized. "
+            f"Received: --quantize {args.quantize} with --format {args.format}"
         )
     if args.precision and args.format != "openvino":
         raise ValueError(
@@ -594,7 +596,10 @@ def build_parser():
         "--classes", type=_positive, default=None, help="classes of a new head (random weights)"
     )
     export.add_argument(
-        "--quantize", choices=("float16", "dynamic", "int8"), default=None, help="TFLite only"
+        "--quantize",
+        choices=("float16", "dynamic", "int8"),
+        default=None,
+        help="TFLite: float16, dynamic or int8; ONNX: int8 (onnxruntime's static quantization)",
     )
     export.add_argument(
         "--precision",

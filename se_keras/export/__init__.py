@@ -18,6 +18,7 @@ from se_keras.utils.validation import check_choice
 
 FORMATS = ("saved_model", "tflite", "onnx", "openvino")
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
+QUANTIZED = {"tflite": QUANTIZATIONS, "onnx": (None, "int8")}  # what each format can be
 PRECISIONS = openvino.PRECISIONS  # OpenVINO only: the precision the CPU computes in
 DEFAULT_OPSET = 17
 # Largest accepted max |difference| against Keras, as a fraction of the output scale
@@ -88,9 +89,10 @@ def export_model(
             folder (SavedModel) to create. It appears only when the export (and verification)
             succeeded; an existing one is an error unless `overwrite=True`.
         format: `"saved_model"`, `"tflite"`, `"onnx"` or `"openvino"`.
-        quantize: TFLite only: None (float32), `"float16"`, `"dynamic"` (int8 weights, float
+        quantize: TFLite: None (float32), `"float16"`, `"dynamic"` (int8 weights, float
             activations) or `"int8"` (full integer with int8 input and output, calibrated on
-            `representative_data`).
+            `representative_data`). ONNX: None or `"int8"` (onnxruntime's static
+            quantization, calibrated on `representative_data`; float input and output).
         representative_data: images (an array `(N, H, W, C)` or an iterable of such batches),
             preprocessed like the model's input; needed for `"int8"`. Its first examples are
             also the verification batch.
@@ -108,10 +110,10 @@ def export_model(
     """
     check_choice("format", format, FORMATS)
     check_choice("quantize", quantize, QUANTIZATIONS)
-    if quantize is not None and format != "tflite":
+    if quantize not in QUANTIZED.get(format, (None,)):
         raise ValueError(
-            f"Only TFLite files are quantized. Received: quantize={quantize!r} "
-            f"with format={format!r}"
+            "Only TFLite files (float16, dynamic, int8) and ONNX files (int8) are quantized. "
+            f"Received: quantize={quantize!r} with format={format!r}"
         )
     check_choice("precision", precision, PRECISIONS)
     if precision != "f32" and format != "openvino":
@@ -140,7 +142,7 @@ def export_model(
         if format == "tflite":
             backend.convert(model, partial, quantize, calibration, batch_size)
         elif format == "onnx":
-            backend.convert(model, partial, opset, batch_size)
+            backend.convert(model, partial, opset, batch_size, quantize, calibration)
         elif format == "openvino":
             backend.convert(model, partial, precision, batch_size)
         else:

@@ -1,8 +1,13 @@
-"""What the export backends share: the artifact's input (its shape and `tf.TensorSpec`) and
-running a runtime over images in batches of the artifact's size. Backends import this
-module, never the package's `__init__`, which imports them."""
+"""What the export backends share: the artifact's input (its shape and `tf.TensorSpec`),
+running a runtime over images in batches of the artifact's size, and the calibration images
+of full-integer quantization. Backends import this module, never the package's `__init__`,
+which imports them."""
+
+import itertools
 
 import numpy as np
+
+CALIBRATION_EXAMPLES = 200  # full-integer calibration: the first examples of the data given
 
 
 def input_shape(model):
@@ -42,3 +47,9 @@ def in_batches(run, images, batch_size):
         )
         outputs.append(np.asarray(run(padded))[: len(chunk)])
     return np.concatenate(outputs)
+
+
+def calibration_examples(batches):
+    """The first `CALIBRATION_EXAMPLES` images of `batches`, one `(1, H, W, C)` array each."""
+    images = (image[None] for batch in batches for image in batch)
+    return itertools.islice(images, CALIBRATION_EXAMPLES)

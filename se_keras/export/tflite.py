@@ -7,10 +7,8 @@ import warnings
 import numpy as np
 
 from se_keras.export import saved_model
-from se_keras.export._common import in_batches
+from se_keras.export._common import calibration_examples, in_batches
 from se_keras.utils import files, native_stderr
-
-CALIBRATION_EXAMPLES = 200  # full-integer calibration: the first examples of the data given
 
 
 def convert(model, path, quantize=None, representative_data=None, batch_size=1):
@@ -48,13 +46,8 @@ def convert(model, path, quantize=None, representative_data=None, batch_size=1):
 
 def _examples(batches):
     def generate():
-        count = 0
-        for batch in batches:
-            for image in batch:
-                if count == CALIBRATION_EXAMPLES:
-                    return
-                count += 1
-                yield [image[None]]
+        for image in calibration_examples(batches):
+            yield [image]
 
     return generate
 
