@@ -57,6 +57,11 @@ def check(path, precision):
             "An OpenVINO IR is an .xml file (its weights go beside it in a .bin). "
             f"Received: path={os.fspath(path)!r}"
         )
+    check_precision(precision)
+
+
+def check_precision(precision):
+    """Refuse bf16 on a CPU whose OpenVINO plugin cannot run it, saying what runs instead."""
     if precision == "bf16" and "BF16" not in cpu_capabilities():
         raise ValueError(
             "precision='bf16' needs a CPU with bfloat16 instructions (AVX-512 BF16 or AMX); "
