@@ -156,19 +156,35 @@ def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
     assert results["machine"]["threads"] >= 1
 
 
-def test_int8_dot_product_instructions_from_the_cpu_flags(tmp_path):
-    from se_keras.benchmark.suite import int8_dot_product
+def test_int8_dot_product_and_instruction_sets_from_the_cpu_flags(tmp_path):
+    from se_keras.benchmark.suite import instruction_sets, int8_dot_product
 
     cpus = {
         "zen3": "model name\t: AMD EPYC\nflags\t\t: fpu sse4_1 avx2 fma\n",
-        "icelake": "flags\t\t: avx2 avx512f avx512_vnni\n",
-        "arm": "Features\t: fp asimd asimddp i8mm\n",
+        "sapphire": "flags\t\t: avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8\n",
+        "arm": "Features\t: fp asimd asimddp i8mm bf16\n",
     }
     for name, text in cpus.items():
         (tmp_path / name).write_text(text)
     found = {name: int8_dot_product(str(tmp_path / name)) for name in cpus}
-    assert found == {"zen3": [], "icelake": ["avx512_vnni"], "arm": ["asimddp", "i8mm"]}
-    assert int8_dot_product(str(tmp_path / "missing")) is None
+    assert found == {
+        "zen3": [],
+        "sapphire": ["avx512_vnni", "amx_int8"],
+        "arm": ["asimddp", "i8mm"],
+    }
+    sets = {name: instruction_sets(str(tmp_path / name)) for name in cpus}
+    assert sets == {
+        "zen3": ["AVX2"],
+        "sapphire": ["AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-512 BF16", "AMX-BF16", "AMX-INT8"],
+        "arm": ["ARM dot product", "ARM int8 matrix multiply", "ARM BF16"],
+    }
+    missing = str(tmp_path / "missing")
+    assert int8_dot_product(missing) is None and instruction_sets(missing) is None
+    machine = {"cpu": "X", "cores": 2, "threads": 2, "load_average_before": 1.0}
+    line = report.settings_line(
+        {"machine": {**machine, "instruction_sets": sets["zen3"]}, "settings": {"rounds": 3}}
+    )
+    assert line.startswith("X (AVX2), 2 cores")
 
 
 def test_report_marks_a_failed_runtime_and_keeps_the_others():
@@ -270,30 +286,6 @@ def test_the_authors_pytorch_model_is_timed_next_to_ours(senet):
         ("ResNet50 (keras.applications)", "xla"),
         ("se_resnet50", "torch"),
     }
-
-
-def test_instruction_sets_from_the_cpu_flags(tmp_path):
-    from se_keras.benchmark.suite import instruction_sets
-
-    cpus = {
-        "zen3": "flags\t\t: fpu sse4_1 avx2 fma\n",
-        "sapphire": "flags\t\t: avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8\n",
-        "arm": "Features\t: fp asimd asimddp i8mm bf16\n",
-    }
-    for name, text in cpus.items():
-        (tmp_path / name).write_text(text)
-    found = {name: instruction_sets(str(tmp_path / name)) for name in cpus}
-    assert found == {
-        "zen3": ["AVX2"],
-        "sapphire": ["AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-512 BF16", "AMX-BF16", "AMX-INT8"],
-        "arm": ["ARM dot product", "ARM int8 matrix multiply", "ARM BF16"],
-    }
-    assert instruction_sets(str(tmp_path / "missing")) is None
-    machine = {"cpu": "X", "cores": 2, "threads": 2, "load_average_before": 1.0}
-    line = report.settings_line(
-        {"machine": {**machine, "instruction_sets": found["zen3"]}, "settings": {"rounds": 3}}
-    )
-    assert line.startswith("X (AVX2), 2 cores")
 
 
 def test_both_openvino_runtimes_share_one_ir_and_its_weights(tmp_path, monkeypatch):
