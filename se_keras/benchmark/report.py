@@ -158,7 +158,7 @@ def settings_line(results):
         f"{machine['cpu']}{_instructions(machine)}, {machine['cores']} cores, "
         f"{machine['threads']} threads per "
         f"runtime; medians of {settings['rounds']} interleaved rounds (SE / base: median "
-        f"of the per-round ratios); float32 unless int8; load average {load[0]:.1f} "
+        f"of the per-round ratios); float32 unless int8 or bf16; load average {load[0]:.1f} "
         f"before, {load[1]:.1f} after"
     )
 
