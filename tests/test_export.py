@@ -206,7 +206,7 @@ def test_tflite_full_integer(shufflenet, tmp_path):
 def test_onnx_full_integer(tmp_path):
     import onnx
 
-    model = small_model("se_resnet18", 32)
+    model = small_model("se_mobilenet_v2", 32)
     data = images(model, n=32, seed=11)
     path = str(tmp_path / "int8.onnx")
     report = export.export_model(model, path, "onnx", quantize="int8", representative_data=data)
