@@ -309,7 +309,7 @@ def test_both_openvino_runtimes_share_one_ir_and_its_weights(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.bin", f"{stem}.xml"]
 
 
-def test_openvino_runtimes_run_the_exported_ir(tmp_path):
+def test_openvino_runtimes_run_the_exported_ir(tmp_path, monkeypatch):
     from se_keras import export
 
     network = networks.networks("se_resnet18", 32, compare=False)[0]
@@ -317,10 +317,14 @@ def test_openvino_runtimes_run_the_exported_ir(tmp_path):
     path = str(tmp_path / "m.xml")
     export.export_model(model, path, "openvino")
     expected = model.predict(runtimes.images(network, 2), verbose=0)
-    for runtime, tolerance in (("openvino", 1e-4), ("openvino-bf16", 5e-2)):
-        if runtime == "openvino-bf16" and "BF16" not in export.openvino.cpu_capabilities():
-            with pytest.raises(ValueError, match="precision='f32' is what runs here"):
-                runtimes.load(runtime, network, 2, 1, path=path)
-            continue
+    scale = max(1, np.abs(expected).max())
+    runs = [("openvino", 1e-4)]
+    if "BF16" in export.openvino.cpu_capabilities():
+        runs.append(("openvino-bf16", 5e-2))
+    for runtime, tolerance in runs:
         outputs = runtimes.load(runtime, network, 2, 1, path=path)()
-        assert np.abs(outputs[0] - expected).max() <= tolerance * max(1, np.abs(expected).max())
+        assert np.abs(outputs[0] - expected).max() <= tolerance * scale
+    # Where the CPU cannot run bf16, that runtime says so (the run records it and goes on).
+    monkeypatch.setattr(export.openvino, "cpu_capabilities", lambda: ("FP32", "INT8"))
+    with pytest.raises(ValueError, match="precision='f32' is what runs here"):
+        runtimes.load("openvino-bf16", network, 2, 1, path=path)

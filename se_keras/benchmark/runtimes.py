@@ -128,7 +128,7 @@ def load(runtime, network, batch_size, threads, model=None, path=None):
 def _openvino(path, x, threads, precision):
     from se_keras.export import openvino
 
-    openvino.check_precision(precision)  # bf16 on a CPU without it: say so, time nothing
+    # `load` refuses bf16 on a CPU without it, which the run records for this runtime only.
     request = openvino.load(path, precision, num_threads=threads).create_infer_request()
     return lambda: request.infer({0: x})
 

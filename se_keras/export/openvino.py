@@ -127,6 +127,7 @@ def recorded_precision(path):
 def load(path, precision=None, num_threads=None):
     """The IR compiled for the CPU at `precision` (default: the one recorded in it)."""
     precision = precision or recorded_precision(path)
+    check_precision(precision)
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
     if num_threads:
         config["INFERENCE_NUM_THREADS"] = int(num_threads)
