@@ -1,8 +1,9 @@
 """Export verification figures for docs/export.md: every format of the models asked for, at
-full size, run in its own runtime against Keras; and the quantized TFLite files of a model
-trained on the bundled digits, on its 360 held-out images.
+full size, run in its own runtime against Keras; OpenVINO in float32 and bfloat16; and the
+quantized and bf16 files of a model trained on the bundled digits, on its 360 held-out images.
 
     python benchmarks/exports.py [--models se_resnet50 ...] [--output docs/export.md]
+    python benchmarks/exports.py --only openvino digits  # print those tables, write nothing
 
 Random weights with random BatchNorm statistics and He-scaled kernels
 (`se_keras.benchmark.realistic`), so that the logits are of order one or more, as in the
@@ -21,7 +22,14 @@ import numpy as np
 from se_keras import applications, export
 from se_keras.benchmark.realistic import digits_model, realistic_model
 
-SUFFIX = {"saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
+SUFFIX = {"saved_model": "", "onnx": ".onnx", "tflite": ".tflite", "openvino": ".xml"}
+# The digits model's reduced-precision files: (label, format, export options).
+DIGITS_FILES = (
+    *((f"TFLite {q or 'float32'}", "tflite", {"quantize": q}) for q in export.QUANTIZATIONS),
+    ("ONNX int8 (onnxruntime)", "onnx", {"quantize": "int8"}),
+    ("OpenVINO f32", "openvino", {"precision": "f32"}),
+    ("OpenVINO bf16", "openvino", {"precision": "bf16"}),
+)
 
 DEFAULT_MODELS = (
     "se_resnet50",
@@ -86,27 +94,45 @@ def tflite_batch_rows(names, folder, repeats=25):
     return rows
 
 
+def openvino_rows(names, folder, count=16):
+    """Each model's IR in OpenVINO at f32 and at bf16 against Keras on `count` random images:
+    what bf16's tolerance is chosen from."""
+    rows = [("model", "f32 max diff / scale", "bf16 max diff / scale", "bf16 top-1", "export s")]
+    for name in names:
+        model = realistic_model(name, classes=1000)
+        x = np.random.default_rng(1).uniform(-1, 1, (count, *model.inputs[0].shape[1:]))
+        expected = model.predict(x.astype("float32"), verbose=0)
+        scale = max(1.0, float(np.abs(expected).max()))
+        path = os.path.join(folder, f"{name}.xml")
+        start = time.perf_counter()
+        export.export_model(model, path, "openvino", overwrite=True)
+        seconds = time.perf_counter() - start
+        cells = []
+        for precision in export.PRECISIONS:
+            compiled = export.openvino.load(path, precision)
+            actual = export.openvino.predict(compiled, x)
+            cells.append(f"{np.abs(actual - expected).max() / scale:.1e}")
+        agreement = np.mean(actual.argmax(-1) == expected.argmax(-1))
+        rows.append((name, *cells, f"{agreement:.3f}", f"{seconds:.0f}"))
+        print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
 def quantized_rows(folder):
     model, calibration, x, labels = digits_model()
     expected = model.predict(x, verbose=0)
-    rows = [
-        ("TFLite", "size", "top-1 agreement", "max abs probability difference", "test accuracy")
-    ]
+    rows = [("file", "size", "top-1 agreement", "max abs probability difference", "test accuracy")]
     rows.append(("Keras (float32)", "-", "-", "-", f"{np.mean(expected.argmax(-1) == labels):.4f}"))
-    for quantize in export.QUANTIZATIONS:
-        path = os.path.join(folder, f"digits-{quantize}.tflite")
+    for label, format, options in DIGITS_FILES:
+        path = os.path.join(folder, f"digits-{label.split()[1]}{SUFFIX[format]}")
         report = export.export_model(
-            model,
-            path,
-            "tflite",
-            quantize=quantize,
-            representative_data=calibration,
-            overwrite=True,
+            model, path, format, representative_data=calibration, overwrite=True, **options
         )
-        actual = export.tflite.predict(export.tflite.interpreter(path), x)
+        backend = export.BACKENDS[format]
+        actual = backend.predict(backend.load(path), x)
         rows.append(
             (
-                quantize or "float32",
+                label,
                 f"{report.size_bytes / 2**20:.2f} MiB",
                 f"{np.mean(actual.argmax(-1) == expected.argmax(-1)):.4f}",
                 f"{np.abs(actual - expected).max():.1e}",
@@ -115,6 +141,14 @@ def quantized_rows(folder):
         )
         print(" | ".join(rows[-1]), flush=True)
     return rows
+
+
+TABLES = {
+    "digits": lambda names, folder: quantized_rows(folder),  # its own model, trained here
+    "floats": float_rows,
+    "openvino": openvino_rows,
+    "batches": tflite_batch_rows,
+}
 
 
 def markdown(rows):
@@ -132,26 +166,45 @@ def main():
         metavar="MODEL",
     )
     parser.add_argument("--output", default="docs/export.md")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=TABLES,
+        default=None,
+        help="measure only these tables and print them (docs/export.md is left alone)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        quantized = quantized_rows(folder)
-        floats = float_rows(args.models, folder)
-        batches = tflite_batch_rows(args.models, folder)
+        tables = {table: TABLES[table](args.models, folder) for table in args.only or TABLES}
+    if args.only:
+        print("\n\n".join(markdown(rows) for rows in tables.values()))
+        return
+    quantized, floats, bf16, batches = (
+        tables[t] for t in ("digits", "floats", "openvino", "batches")
+    )
     with open(args.output, "w") as file:
         file.write(f"""# Export verification
 
 Regenerate with `python benchmarks/exports.py` ({len(args.models)} models; `pytest -m slow
 tests/test_export.py` runs the same checks for every registered model).
 
-## Quantized TFLite on real held-out images
+## Reduced precision on real held-out images
 
 SE-ResNet-18 trained for 5 epochs on the bundled digits (32x32), exported with
-`export_model(model, path, "tflite", quantize=..., representative_data=...)` (int8 calibrated
-on 200 augmented training images) and run by the LiteRT interpreter on the 360 test images.
-Top-1 agreement is with the Keras model's predictions; differences are of softmax
-probabilities.
+`export_model(model, path, format, quantize=... | precision=..., representative_data=...)`
+(int8 calibrated on 200 augmented training images) and run in its own runtime (LiteRT,
+onnxruntime, OpenVINO at the recorded precision) on the 360 test images. Top-1 agreement is
+with the Keras model's predictions; differences are of softmax probabilities.
 
 {markdown(quantized)}
+
+## OpenVINO in float32 and bfloat16, full input size
+
+Each model's IR run by OpenVINO's CPU runtime at `INFERENCE_PRECISION_HINT` f32 and bf16 on
+16 random images, differences as a fraction of the logit scale (max |logit|, at least 1);
+the exporter accepts 1e-4 of it in f32 and 3e-2 in bf16.
+
+{markdown(bf16)}
 
 ## Float artifacts against Keras, full input size
 

@@ -31,9 +31,9 @@ from se_keras.weights.download import cache_dir
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
 DEFAULT_MODELS = ("se_resnet50", "se_resnext50", "se_mobilenet", "se_mobilenet_v2")
 DETAILED = ("se_resnet50", "se_mobilenet")  # also a training step and peak memory
-TABLE_RUNTIMES = ("keras", "xla", "tflite", "tflite-int8", "onnx")
-HEADLINE_RUNTIMES = ("keras", "xla", "tflite", "onnx")
-OURS = ("xla", "tflite", "onnx")  # the candidates for "our fastest CPU runtime"
+TABLE_RUNTIMES = ("keras", "xla", "tflite", "tflite-int8", "onnx", "openvino", "openvino-bf16")
+HEADLINE_RUNTIMES = ("keras", "xla", "tflite", "onnx", "openvino", "openvino-bf16")
+OURS = ("xla", "tflite", "onnx", "openvino")  # candidates for "our fastest float32 CPU runtime"
 PAPER_CPU_RATIO = 167 / 164  # SE-ResNet-50 / ResNet-50, one 224 image on a CPU (paper, sec. 4)
 
 
@@ -194,7 +194,8 @@ def markdown(headline, mobile, table, claims, minutes):
         "move with its load (load average before and after each run is given); the ratios, "
         "measured under the same load, are the numbers to compare.",
         f"- Threads: {machine['threads']} for every runtime (TensorFlow intra-op threads, "
-        "LiteRT `num_threads`, onnxruntime `intra_op_num_threads`, `torch.set_num_threads`). "
+        "LiteRT `num_threads`, onnxruntime `intra_op_num_threads`, OpenVINO "
+        "`INFERENCE_NUM_THREADS`, `torch.set_num_threads`). "
         f"PyTorch runs with `OMP_WAIT_POLICY={machine['torch_omp_wait_policy']}`: with its "
         "default active waiting, its OpenMP threads spin while the partner thread is "
         "descheduled, which on this shared machine made it about three times slower.",

@@ -7,33 +7,15 @@ command only, those are written to a temporary file instead, and replayed if loa
 A library user's process is left as it is.
 """
 
-import contextlib
 import os
 import sys
-import tempfile
 
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+from se_keras.utils import native_stderr
 
 
 def quiet_start():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _native_stderr_captured():
+    with native_stderr.captured():
         import keras
 
         if keras.backend.backend() == "tensorflow":

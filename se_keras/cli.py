@@ -249,11 +249,20 @@ def cmd_export(args):
     _check_model_name(args.model)
     if os.path.exists(args.output) and not args.force:
         raise ValueError(f"{args.output} exists; add --force to replace it")
-    if args.quantize and args.format != "tflite":
+    if args.quantize and not (
+        args.format == "tflite" or (args.format == "onnx" and args.quantize == "int8")
+    ):
         raise ValueError(
-            f"Only TFLite files are quantized. Received: --quantize {args.quantize} "
+            "Only TFLite files (float16, dynamic, int8) and ONNX files (int8) are quantized. "
+            f"Received: --quantize {args.quantize} with --format {args.format}"
+        )
+    if args.precision and args.format != "openvino":
+        raise ValueError(
+            f"Only OpenVINO IR has a --precision. Received: --precision {args.precision} "
             f"with --format {args.format}"
         )
+    if args.format == "openvino":
+        export.openvino.check(args.output, args.precision or "f32")
     model, weights_used = _model_for_export(args)
     representative = verification = None
     if args.quantize == "int8":
@@ -271,16 +280,17 @@ def cmd_export(args):
         batch_size=args.batch_size,
         opset=args.opset,
         overwrite=args.force,
+        precision=args.precision or "f32",
     )
     ops = ", ".join(f"{name} x{count}" for name, count in report.operators.items())
     print(
         f"{args.model} ({weights_used}) -> {report.path}: {args.format}"
-        f"{f' {args.quantize}' if args.quantize else ''}, {report.size_bytes / 2**20:.1f} MiB, "
+        f"{f' {report.variant}' if report.variant else ''}, {report.size_bytes / 2**20:.1f} MiB, "
         f"batch {report.batch_size or 'dynamic'}; verified in its runtime: max |difference| "
         f"against Keras {report.max_difference:.2e} (output scale {report.output_scale:.2g}), "
-        f"same top-1 on {report.top1_agreement:.0%} of {export.VERIFICATION_BATCH} images"
+        f"same top-1 on {report.top1_agreement:.0%} of {export.VERIFICATION_BATCH} images; "
+        f"operators: {ops}"
     )
-    print(f"operators: {ops}")
 
 
 def _model_for_export(args):
@@ -595,11 +605,19 @@ def build_parser():
     excitations.set_defaults(run=cmd_excitations)
 
     export = commands.add_parser(
-        "export", help="write a SavedModel, TFLite or ONNX file, verified against Keras"
+        "export",
+        help="write a SavedModel, TFLite, ONNX or OpenVINO file, verified against Keras",
     )
     export.add_argument("model", help="model name, e.g. se_resnet50")
-    export.add_argument("--format", required=True, choices=("saved_model", "tflite", "onnx"))
-    export.add_argument("--output", "-o", required=True, help="file (or SavedModel folder)")
+    export.add_argument(
+        "--format", required=True, choices=("saved_model", "tflite", "onnx", "openvino")
+    )
+    export.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        help="file (OpenVINO: the .xml, its .bin goes beside it; or a SavedModel folder)",
+    )
     export.add_argument(
         "--weights",
         default=None,
@@ -611,7 +629,17 @@ def build_parser():
         "--classes", type=_positive, default=None, help="classes of a new head (random weights)"
     )
     export.add_argument(
-        "--quantize", choices=("float16", "dynamic", "int8"), default=None, help="TFLite only"
+        "--quantize",
+        choices=("float16", "dynamic", "int8"),
+        default=None,
+        help="TFLite: float16, dynamic or int8; ONNX: int8 (onnxruntime's static quantization)",
+    )
+    export.add_argument(
+        "--precision",
+        choices=("f32", "bf16"),
+        default=None,
+        help="OpenVINO only: the precision it is verified and run at (default f32; bf16 "
+        "needs a CPU with AVX-512 BF16 or AMX)",
     )
     export.add_argument(
         "--calibration",

@@ -3,6 +3,7 @@ statistics against NumPy, the base networks against keras.applications, the CLI'
 its errors, and (slow) every runtime on a small network."""
 
 import json
+import pathlib
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from se_keras import cli
+from se_keras import cli, export
 from se_keras.benchmark import networks, report, runtimes, timing
 from se_keras.layers import SqueezeExcite
 
@@ -69,7 +70,7 @@ def test_bad_runtime_is_one_line_and_exit_1():
     assert errors == [
         "se-keras benchmark: error: Unknown runtime 'gpu'; expected a "
         "comma-separated list of eager, keras, xla, tflite, tflite-int8, onnx, "
-        "torch. Received: --runtime xla,gpu"
+        "openvino, openvino-bf16, torch. Received: --runtime xla,gpu"
     ]
 
 
@@ -155,19 +156,35 @@ def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
     assert results["machine"]["threads"] >= 1
 
 
-def test_int8_dot_product_instructions_from_the_cpu_flags(tmp_path):
-    from se_keras.benchmark.suite import int8_dot_product
+def test_int8_dot_product_and_instruction_sets_from_the_cpu_flags(tmp_path):
+    from se_keras.benchmark.suite import instruction_sets, int8_dot_product
 
     cpus = {
         "zen3": "model name\t: AMD EPYC\nflags\t\t: fpu sse4_1 avx2 fma\n",
-        "icelake": "flags\t\t: avx2 avx512f avx512_vnni\n",
-        "arm": "Features\t: fp asimd asimddp i8mm\n",
+        "sapphire": "flags\t\t: avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8\n",
+        "arm": "Features\t: fp asimd asimddp i8mm bf16\n",
     }
     for name, text in cpus.items():
         (tmp_path / name).write_text(text)
     found = {name: int8_dot_product(str(tmp_path / name)) for name in cpus}
-    assert found == {"zen3": [], "icelake": ["avx512_vnni"], "arm": ["asimddp", "i8mm"]}
-    assert int8_dot_product(str(tmp_path / "missing")) is None
+    assert found == {
+        "zen3": [],
+        "sapphire": ["avx512_vnni", "amx_int8"],
+        "arm": ["asimddp", "i8mm"],
+    }
+    sets = {name: instruction_sets(str(tmp_path / name)) for name in cpus}
+    assert sets == {
+        "zen3": ["AVX2"],
+        "sapphire": ["AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-512 BF16", "AMX-BF16", "AMX-INT8"],
+        "arm": ["ARM dot product", "ARM int8 matrix multiply", "ARM BF16"],
+    }
+    missing = str(tmp_path / "missing")
+    assert int8_dot_product(missing) is None and instruction_sets(missing) is None
+    machine = {"cpu": "X", "cores": 2, "threads": 2, "load_average_before": 1.0}
+    line = report.settings_line(
+        {"machine": {**machine, "instruction_sets": sets["zen3"]}, "settings": {"rounds": 3}}
+    )
+    assert line.startswith("X (AVX2), 2 cores")
 
 
 def test_report_marks_a_failed_runtime_and_keeps_the_others():
@@ -216,7 +233,7 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
 
     settings = Settings(
         models=("se_mobilenet",),
-        runtimes=("eager", "tflite", "tflite-int8", "onnx"),
+        runtimes=("eager", "tflite", "tflite-int8", "onnx", "openvino", "openvino-bf16"),
         batch_sizes=(1, 2),
         rounds=2,
         image_size=32,
@@ -226,10 +243,15 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
     )
     results = run(settings)
     failures = [e for e in results["inference"] + results["memory"] if "error" in e]
+    if "BF16" not in export.openvino.cpu_capabilities():  # said so, for that runtime only
+        assert {e["runtime"] for e in failures} <= {"openvino-bf16"}, failures
+        failures = []
     assert failures == []
-    assert len(results["inference"]) == 2 * 4 * 2 and len(results["training"]) == 2
+    assert len(results["inference"]) == 2 * 6 * 2 and len(results["training"]) == 2
+    files = {path.name.split("-b")[0] for path in tmp_path.iterdir() if path.suffix != ".bin"}
+    # 2 networks x 4 exports (both OpenVINO runtimes run one IR), dynamic batch, reused.
+    assert len(files) == 8
     files = {path.name.split("-b")[0]: path for path in tmp_path.iterdir()}
-    assert len(files) == 6  # 2 networks x 3 exported runtimes, dynamic batch, reused
     peak = {(e["network"], e["runtime"]): e["peak_bytes"] for e in results["memory"]}
     tflite = {
         name.split("-")[0]: p
@@ -264,3 +286,45 @@ def test_the_authors_pytorch_model_is_timed_next_to_ours(senet):
         ("ResNet50 (keras.applications)", "xla"),
         ("se_resnet50", "torch"),
     }
+
+
+def test_both_openvino_runtimes_share_one_ir_and_its_weights(tmp_path, monkeypatch):
+    from se_keras.benchmark import isolated
+
+    exported = []
+
+    def fake_export(runtime, network, path, batch_size):  # what the child process writes
+        exported.append(runtime)
+        for suffix in (".xml", ".bin"):
+            pathlib.Path(path).with_suffix(suffix).write_text(runtime)
+        return None  # a dynamic batch
+
+    monkeypatch.setattr(isolated, "export", fake_export)
+    network = networks.networks("se_resnet18", 32, compare=False)[0]
+    artifacts = runtimes.Artifacts(str(tmp_path))
+    paths = {rt: artifacts.get(rt, network, 8) for rt in ("openvino", "openvino-bf16")}
+    assert exported == ["openvino"] and paths["openvino"] == paths["openvino-bf16"]
+    assert paths["openvino"].endswith("-bdynamic.xml")
+    stem = pathlib.Path(paths["openvino"]).stem
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{stem}.bin", f"{stem}.xml"]
+
+
+def test_openvino_runtimes_run_the_exported_ir(tmp_path, monkeypatch):
+    from se_keras import export
+
+    network = networks.networks("se_resnet18", 32, compare=False)[0]
+    model = network.build()
+    path = str(tmp_path / "m.xml")
+    export.export_model(model, path, "openvino")
+    expected = model.predict(runtimes.images(network, 2), verbose=0)
+    scale = max(1, np.abs(expected).max())
+    runs = [("openvino", 1e-4)]
+    if "BF16" in export.openvino.cpu_capabilities():
+        runs.append(("openvino-bf16", 5e-2))
+    for runtime, tolerance in runs:
+        outputs = runtimes.load(runtime, network, 2, 1, path=path)()
+        assert np.abs(outputs[0] - expected).max() <= tolerance * scale
+    # Where the CPU cannot run bf16, that runtime says so (the run records it and goes on).
+    monkeypatch.setattr(export.openvino, "cpu_capabilities", lambda: ("FP32", "INT8"))
+    with pytest.raises(ValueError, match="precision='f32' is what runs here"):
+        runtimes.load("openvino-bf16", network, 2, 1, path=path)

@@ -3,6 +3,8 @@ the runtimes' own APIs, not through se_keras.export) and compared with the Keras
 
 import glob
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -17,6 +19,7 @@ from tests.helpers import (
     builtin_operators,
     images,
     run_onnx,
+    run_openvino,
     run_tflite,
 )
 
@@ -30,6 +33,8 @@ SMALL = {
     "timm_seresnext26t_32x4d": 64,  # grouped units, deep stem, average-pool shortcuts
 }
 FLOAT_TOLERANCE = 1e-4
+# OpenVINO's bfloat16, relative to the logit scale: 4e-3 to 8e-3 measured (docs/export.md).
+BF16_TOLERANCE = 2e-2
 
 
 def check_every_format(model, folder):
@@ -51,6 +56,31 @@ def check_every_format(model, folder):
             assert set(report.operators) <= builtin_operators(), report.operators
         if format == "onnx":
             check_onnx_graph(path, model)
+        if format == "openvino":
+            check_openvino_ir(path, model, report, x, expected)
+
+
+def check_openvino_ir(path, model, report, x, expected):
+    import openvino
+
+    weights = path[: -len(".xml")] + ".bin"
+    assert report.size_bytes == os.path.getsize(path) + os.path.getsize(weights)
+    assert report.precision == "f32" and export.openvino.recorded_precision(path) == "f32"
+    graph = openvino.Core().read_model(path)
+    assert graph.inputs[0].get_partial_shape()[0].is_dynamic  # a dynamic batch axis
+    # Grouped and depthwise convolutions are OpenVINO's GroupConvolution, one per layer.
+    grouped = sum(
+        isinstance(layer, keras.layers.DepthwiseConv2D)
+        or (isinstance(layer, keras.layers.Conv2D) and layer.groups > 1)
+        for layer in model.layers
+    )
+    assert report.operators.get("GroupConvolution", 0) == grouped, report.operators
+    # The same file in bfloat16 (where the CPU has it), at bf16's tolerance.
+    if "BF16" in export.openvino.cpu_capabilities():
+        scale = np.abs(expected).max()
+        difference = np.abs(RUNNERS["openvino"](path, x, "bf16") - expected).max()
+        print(f"{model.name} openvino bf16: max |difference| {difference:.2e}, scale {scale:.2e}")
+        assert difference <= BF16_TOLERANCE * scale, difference
 
 
 def check_onnx_graph(path, model):
@@ -177,6 +207,24 @@ def test_tflite_full_integer(shufflenet, tmp_path):
     assert report.max_difference <= export.TOLERANCES["int8"] * report.output_scale
 
 
+def test_onnx_full_integer(tmp_path):
+    import onnx
+
+    model = small_model("se_mobilenet_v2", 32)
+    data = images(model, n=32, seed=11)
+    path = str(tmp_path / "int8.onnx")
+    report = export.export_model(model, path, "onnx", quantize="int8", representative_data=data)
+    graph = onnx.load(path).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert len(int8_weights) >= sum(isinstance(l, keras.layers.Conv2D) for l in model.layers)
+    assert report.operators["QuantizeLinear"] > 0 and report.quantize == "int8"
+    x = images(model, n=4, seed=7)
+    expected = model.predict(x, verbose=0)
+    difference = np.abs(run_onnx(path, x) - expected).max()
+    assert 1e-3 < difference <= export.TOLERANCES["int8"] * max(1, np.abs(expected).max())
+
+
 def test_fixed_batch_tflite_runs_larger_batches_in_chunks(tmp_path):
     model = small_model("se_mobilenet_v2", 64)
     path = str(tmp_path / "b2.tflite")
@@ -199,6 +247,53 @@ def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_openvino_bf16_is_verified_recorded_and_sends_no_telemetry(tmp_path, monkeypatch):
+    if "BF16" not in export.openvino.cpu_capabilities():
+        pytest.skip("this CPU has no bfloat16 instructions")
+    from openvino_telemetry.utils import sender
+
+    sent = []  # OpenVINO's converter reports usage unless opted out; ours must not
+    monkeypatch.setattr(sender.TelemetrySender, "send", lambda self, *message: sent.append(1))
+    model = small_model("se_resnet18", 32)
+    path = str(tmp_path / "bf16.xml")
+    report = export.export_model(model, path, "openvino", precision="bf16")
+    assert sent == []
+    assert report.precision == "bf16" and report.tolerance == export.TOLERANCES["bf16"]
+    assert export.openvino.recorded_precision(path) == "bf16"
+    assert "openvino (bf16)" in str(report)
+    x = images(model, n=5)
+    expected = model.predict(x, verbose=0)
+    scale = np.abs(expected).max()
+    # `load` runs it at the recorded bf16: not float32's result, but within bf16's tolerance.
+    actual = export.openvino.predict(export.openvino.load(path), x)
+    assert FLOAT_TOLERANCE * scale < np.abs(actual - expected).max() <= BF16_TOLERANCE * scale
+    assert np.array_equal(actual, run_openvino(path, x, "bf16"))
+    assert np.abs(run_openvino(path, x, "f32") - expected).max() <= FLOAT_TOLERANCE * scale
+
+
+def test_openvino_bf16_on_a_cpu_without_it_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(export.openvino, "cpu_capabilities", lambda: ("FP32", "INT8"))
+    model = small_model("se_resnet18", 32)
+    with pytest.raises(ValueError, match="precision='f32' is what runs here.*precision='bf16'"):
+        export.export_model(model, tmp_path / "m.xml", "openvino", precision="bf16")
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_openvino_verification_leaves_neither_file(tmp_path, monkeypatch):
+    model = small_model("se_resnet18", 32)
+    monkeypatch.setitem(export.TOLERANCES, None, 0.0)
+    with pytest.raises(export.ExportError, match="nothing was written"):
+        export.export_model(model, tmp_path / "m.xml", "openvino")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_existing_openvino_weights_file_is_kept(tmp_path):
+    (tmp_path / "m.bin").write_text("mine")
+    with pytest.raises(FileExistsError, match="m.bin exists"):
+        export.export_model(small_model("se_resnet18", 32), tmp_path / "m.xml", "openvino")
+    assert os.listdir(tmp_path) == ["m.bin"]
+
+
 def test_existing_output_is_kept_unless_overwrite(tmp_path):
     model = small_model("se_resnet18", 32)
     folder = tmp_path / "saved"
@@ -216,7 +311,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
     "arguments, message",
     [
         ({"format": "pdf"}, "format"),
-        ({"format": "onnx", "quantize": "int8"}, "quantize='int8'"),
+        ({"format": "onnx", "quantize": "float16"}, "quantize='float16' with format='onnx'"),
         ({"format": "tflite", "quantize": "int4"}, "quantize"),
         ({"format": "tflite", "quantize": "int8"}, "representative_data=None"),
         (
@@ -225,6 +320,10 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
         ),
         ({"format": "tflite", "batch_size": 0}, "batch_size=0"),
         ({"format": "onnx", "opset": 7}, "opset=7"),
+        ({"format": "openvino", "precision": "fp16"}, "precision='fp16'"),
+        ({"format": "onnx", "precision": "bf16"}, "precision='bf16' with format='onnx'"),
+        ({"format": "openvino", "quantize": "int8"}, "quantize='int8'"),
+        ({"format": "openvino"}, "an .xml file.*path='.*out'"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, arguments, message):
@@ -239,12 +338,17 @@ def test_bad_arguments_are_named(tmp_path, arguments, message):
 
 def test_cli_exports_each_format(tmp_path, capsys):
     common = ["--input-size", "32", "--classes", "10"]
-    for format, name in [("onnx", "m.onnx"), ("tflite", "m.tflite"), ("saved_model", "m")]:
+    for format, name in [
+        ("onnx", "m.onnx"),
+        ("tflite", "m.tflite"),
+        ("saved_model", "m"),
+        ("openvino", "m.xml"),
+    ]:
         output = str(tmp_path / name)
         assert cli.main(["export", "se_resnet18", "--format", format, "-o", output, *common]) == 0
         out = capsys.readouterr().out
         assert f"-> {output}: {format}" in out and "max |difference| against Keras" in out
-        assert os.path.exists(output)
+        assert len(out.splitlines()) == 1 and os.path.exists(output)
     # An existing output is refused (one line, exit 1) and left alone, replaced with --force.
     before = os.path.getmtime(tmp_path / "m.onnx")
     assert (
@@ -255,6 +359,16 @@ def test_cli_exports_each_format(tmp_path, capsys):
     )
     assert "exists; add --force" in capsys.readouterr().err
     assert os.path.getmtime(tmp_path / "m.onnx") == before
+
+
+def test_the_installed_command_exports_without_native_chatter(tmp_path):
+    # LiteRT announces its XNNPACK delegate on the native stderr, once per process.
+    command = os.path.join(os.path.dirname(sys.executable), "se-keras")
+    output = str(tmp_path / "m.tflite")
+    argv = ["export", "se_resnet18", "--format", "tflite", "-o", output, "--input-size", "32"]
+    result = subprocess.run([command, *argv, "--classes", "10"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.startswith(f"se_resnet18 (random weights) -> {output}: tflite")
 
 
 def test_cli_int8_says_how_it_calibrated(tmp_path, capsys):
@@ -293,9 +407,12 @@ def test_cli_int8_says_how_it_calibrated(tmp_path, capsys):
         ),
         (["se_resnet18", "--format", "tflite", "--batch-size", "0"], "'0'"),
         (
-            ["se_resnet18", "--format", "onnx", "--quantize", "int8"],
-            "--quantize int8 with --format",
+            ["se_resnet18", "--format", "onnx", "--quantize", "dynamic"],
+            "--quantize dynamic with --format onnx",
         ),
+        (["se_resnet18", "--format", "onnx", "--precision", "bf16"], "--precision bf16 with"),
+        (["se_resnet18", "--format", "openvino", "--precision", "f16"], "invalid choice: 'f16'"),
+        (["se_resnet18", "--format", "openvino"], "an .xml file"),
     ],
 )
 def test_cli_bad_input_is_one_line(tmp_path, capsys, arguments, message):
@@ -371,3 +488,29 @@ def test_tflite_on_held_out_digits(digits_model, tmp_path, quantize, max_differe
         f"(Keras {np.mean(expected.argmax(-1) == labels):.4f})"
     )
     assert agreement >= min_agreement and difference <= max_difference
+
+
+# OpenVINO bf16 and ONNX int8 on the same held-out digits (docs/export.md: bf16 agreed on all
+# 360 with a max probability difference of 1.7e-2, ONNX int8 on all 360 with 8.6e-2).
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "format, options, max_difference, min_agreement",
+    [
+        ("openvino", {"precision": "bf16"}, 5e-2, 0.99),
+        ("onnx", {"quantize": "int8"}, 0.2, 0.98),
+    ],
+)
+def test_bf16_and_int8_on_held_out_digits(
+    digits_model, tmp_path, format, options, max_difference, min_agreement
+):
+    if format == "openvino" and "BF16" not in export.openvino.cpu_capabilities():
+        pytest.skip("this CPU has no bfloat16 instructions")
+    model, calibration, x, _ = digits_model
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / f"digits{SUFFIX[format]}")
+    export.export_model(model, path, format, representative_data=calibration, **options)
+    actual = RUNNERS[format](path, x, "bf16") if format == "openvino" else run_onnx(path, x)
+    agreement = np.mean(actual.argmax(-1) == expected.argmax(-1))
+    difference = np.abs(actual - expected).max()
+    print(f"{format} {options}: top-1 agreement {agreement:.4f}, max |difference| {difference:.2e}")
+    assert agreement >= min_agreement and 1e-4 < difference <= max_difference

@@ -31,6 +31,8 @@ IMPORTS = {
     "onnx": ("onnxruntime",),
     "tflite": ("ai_edge_litert.interpreter",),
     "tflite-int8": ("ai_edge_litert.interpreter",),
+    "openvino": ("openvino",),
+    "openvino-bf16": ("openvino",),
 }
 
 

@@ -155,11 +155,21 @@ def settings_line(results):
     machine, settings = results["machine"], results["settings"]
     load = machine["load_average_before"], machine.get("load_average_after", math.nan)
     return (
-        f"{machine['cpu']}, {machine['cores']} cores, {machine['threads']} threads per "
+        f"{machine['cpu']}{_instructions(machine)}, {machine['cores']} cores, "
+        f"{machine['threads']} threads per "
         f"runtime; medians of {settings['rounds']} interleaved rounds (SE / base: median "
-        f"of the per-round ratios); float32 unless int8; load average {load[0]:.1f} "
+        f"of the per-round ratios); float32 unless int8 or bf16; load average {load[0]:.1f} "
         f"before, {load[1]:.1f} after"
     )
+
+
+def _instructions(machine):
+    """` (AVX2, AVX-512F, ...)`: the CPU's instruction sets that decide which precision is
+    fast; empty for results recorded before they were."""
+    sets = machine.get("instruction_sets")
+    if sets is None:
+        return ""
+    return f" ({', '.join(sets) or 'none of AVX2, AVX-512, VNNI, BF16, AMX'})"
 
 
 def full_text(results):

@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+from se_keras.export import COMPANIONS
+from se_keras.utils import files
 from se_keras.utils.validation import check_choice
 
 RUNTIMES = {
@@ -20,11 +22,22 @@ RUNTIMES = {
     "tflite": "TFLite float32, LiteRT interpreter with XNNPACK",
     "tflite-int8": "TFLite full integer (int8 in and out), LiteRT with XNNPACK",
     "onnx": "ONNX (tf2onnx), onnxruntime CPUExecutionProvider",
+    "openvino": "OpenVINO IR, CPU runtime in float32 (INFERENCE_PRECISION_HINT f32)",
+    "openvino-bf16": "the same OpenVINO IR in bfloat16 (CPUs with AVX-512 BF16 or AMX)",
     "torch": "the authors' PyTorch network, channels_last, torch.inference_mode",
 }
-DEFAULT_RUNTIMES = ("keras", "xla", "tflite", "onnx")
-# The exported file behind a runtime: (format, quantize).
-EXPORTS = {"tflite": ("tflite", None), "tflite-int8": ("tflite", "int8"), "onnx": ("onnx", None)}
+DEFAULT_RUNTIMES = ("keras", "xla", "tflite", "onnx", "openvino", "openvino-bf16")
+# The exported file behind a runtime: (format, quantize). Both OpenVINO runtimes run the
+# same float32 IR; the precision is chosen when it is compiled.
+EXPORTS = {
+    "tflite": ("tflite", None),
+    "tflite-int8": ("tflite", "int8"),
+    "onnx": ("onnx", None),
+    "openvino": ("openvino", None),
+    "openvino-bf16": ("openvino", None),
+}
+PRECISION = {"openvino": "f32", "openvino-bf16": "bf16"}
+SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "openvino": ".xml"}
 CALIBRATION_IMAGES = 8  # int8 calibration; timing does not depend on how well it is calibrated
 
 
@@ -92,8 +105,8 @@ def load(runtime, network, batch_size, threads, model=None, path=None):
     """A callable running one batch of `network` in `runtime`.
 
     `model` is the Keras model (eager, keras, xla); `path` the exported file (tflite,
-    tflite-int8, onnx). Preparation (compilation, allocation) happens on the first call,
-    which the timing harness leaves out as warm-up.
+    tflite-int8, onnx, openvino, openvino-bf16). Preparation (compilation, allocation)
+    happens on the first call, which the timing harness leaves out as warm-up.
     """
     check_choice("runtime", runtime, tuple(RUNTIMES))
     x = images(network, batch_size)
@@ -107,7 +120,17 @@ def load(runtime, network, batch_size, threads, model=None, path=None):
         session = onnx.load(path, num_threads=threads)
         feed = {session.get_inputs()[0].name: x}
         return lambda: session.run(None, feed)
+    if runtime in PRECISION:
+        return _openvino(path, x, threads, PRECISION[runtime])
     return _tflite(path, x, threads)
+
+
+def _openvino(path, x, threads, precision):
+    from se_keras.export import openvino
+
+    # `load` refuses bf16 on a CPU without it, which the run records for this runtime only.
+    request = openvino.load(path, precision, num_threads=threads).create_infer_request()
+    return lambda: request.infer({0: x})
 
 
 def _keras(model, x, runtime):
@@ -190,13 +213,15 @@ class Artifacts:
         networks)."""
         from se_keras.benchmark import isolated
 
-        format = EXPORTS[runtime][0]
+        format, quantize = EXPORTS[runtime]
+        kind = f"{format}-{quantize}" if quantize else format  # one file per distinct export
         stem = os.path.join(
             self.directory,
-            f"{network.label.split()[0]}-{runtime}-"
-            f"{_digest(self._source_digest(network), network, runtime)}",
+            f"{network.label.split()[0]}-{kind}-"
+            f"{_digest(self._source_digest(network), network, EXPORTS[runtime])}",
         )
-        suffix = ".tflite" if format == "tflite" else ".onnx"
+        suffix = SUFFIX[format]
+        companions = COMPANIONS.get(format, ())
 
         def name(batch):
             return f"{stem}-b{batch}{suffix}"
@@ -210,7 +235,11 @@ class Artifacts:
                 return name(batch)
         if not glob.glob(name("*")):  # never exported: ask for a dynamic batch
             auto = export(name("auto"), "auto") or "dynamic"
-            os.replace(name("auto"), name(auto))
+            for old, new in zip(
+                files.companion_paths(name("auto"), companions),
+                files.companion_paths(name(auto), companions),
+            ):
+                os.replace(old, new)
             if auto in ("dynamic", batch_size):
                 return name(auto)
         export(name(batch_size), batch_size)
@@ -241,15 +270,15 @@ def _sources(network):
     from se_keras import applications
 
     root = os.path.dirname(se_keras.__file__)
-    files = sorted(glob.glob(os.path.join(root, "export", "*.py")))
+    sources = sorted(glob.glob(os.path.join(root, "export", "*.py")))
     if not network.from_keras:
-        files += sorted(glob.glob(os.path.join(root, "layers", "*.py")))
-        files += [
+        sources += sorted(glob.glob(os.path.join(root, "layers", "*.py")))
+        sources += [
             os.path.join(root, "applications", "_builder.py"),
             applications.family_module(network.model).__file__,
         ]
     digest = hashlib.sha256(f"{tf.__version__} {keras.__version__}".encode())
-    for path in files:
+    for path in sources:
         with open(path, "rb") as file:
             digest.update(file.read())
     return digest.hexdigest()

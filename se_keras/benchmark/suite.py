@@ -245,7 +245,8 @@ def _machine(threads, tf_threads, wait_policy):
     import importlib.metadata
 
     versions = {}
-    for package in ("tensorflow", "keras", "ai-edge-litert", "onnxruntime", "tf2onnx", "torch"):
+    packages = ("tensorflow", "keras", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino")
+    for package in (*packages, "torch"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -257,6 +258,7 @@ def _machine(threads, tf_threads, wait_policy):
         "tensorflow_threads": tf_threads,
         "torch_omp_wait_policy": wait_policy,
         "int8_dot_product": int8_dot_product(),
+        "instruction_sets": instruction_sets(),
         "python": platform.python_version(),
         "versions": versions,
         "load_average_before": timing.load_average(),
@@ -269,17 +271,50 @@ def _machine(threads, tf_threads, wait_policy):
 INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp", "i8mm")
 
 
-def int8_dot_product(cpuinfo="/proc/cpuinfo"):
-    """Which of INT8_DOT_PRODUCT the CPU lists in `cpuinfo`; None where it cannot be read."""
+# The vector and matrix instructions that decide which precision is fast here (the flag
+# names of /proc/cpuinfo): float32 FMA width, int8 dot products, bfloat16 arithmetic.
+INSTRUCTION_SETS = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512F",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX-512 BF16",
+    "amx_bf16": "AMX-BF16",
+    "amx_int8": "AMX-INT8",
+    "asimddp": "ARM dot product",
+    "i8mm": "ARM int8 matrix multiply",
+    "bf16": "ARM BF16",
+}
+
+
+def _cpu_flags(cpuinfo):
+    """The first `flags` (x86) or `Features` (ARM) line of `cpuinfo` as a set; None where it
+    cannot be read."""
     try:
         with open(cpuinfo) as file:
             for line in file:
-                if line.startswith(("flags", "Features")):  # x86, ARM
-                    flags = set(line.split(":", 1)[1].split())
-                    return [name for name in INT8_DOT_PRODUCT if name in flags]
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
     return None
+
+
+def int8_dot_product(cpuinfo="/proc/cpuinfo"):
+    """Which of INT8_DOT_PRODUCT the CPU lists in `cpuinfo`; None where it cannot be read."""
+    flags = _cpu_flags(cpuinfo)
+    return None if flags is None else [name for name in INT8_DOT_PRODUCT if name in flags]
+
+
+def instruction_sets(cpuinfo="/proc/cpuinfo"):
+    """The INSTRUCTION_SETS the CPU lists in `cpuinfo`, by their usual names; None where it
+    cannot be read."""
+    flags = _cpu_flags(cpuinfo)
+    return (
+        None
+        if flags is None
+        else [name for flag, name in INSTRUCTION_SETS.items() if flag in flags]
+    )
 
 
 def _cpu_name():

@@ -1,14 +1,19 @@
 """ONNX through tf2onnx, with a dynamic batch axis, plain grouped `Conv` nodes and the SE
-scales in the convolutions' NCHW layout."""
+scales in the convolutions' NCHW layout; optionally quantized to int8 by onnxruntime."""
 
 import contextlib
+import os
 import warnings
 
 import numpy as np
 
+from se_keras.export._common import calibration_examples, input_spec
+from se_keras.utils import files
 
-def convert(model, path, opset, batch_size=None):
-    """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check)."""
+
+def convert(model, path, opset, batch_size=None, quantize=None, calibration=None):
+    """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check);
+    `quantize="int8"`: then quantized statically on the `calibration` batches."""
     try:
         import onnx
         import tf2onnx
@@ -16,8 +21,6 @@ def convert(model, path, opset, batch_size=None):
         raise ImportError(
             'ONNX export needs tf2onnx and onnx: pip install "se-keras[export]"'
         ) from None
-    from se_keras.export import input_spec
-
     if not isinstance(opset, int) or not 13 <= opset <= 18:
         raise ValueError(
             f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
@@ -37,7 +40,45 @@ def convert(model, path, opset, batch_size=None):
     wrapped = [op for op in operators(path) if op.endswith("PartitionedCall")]
     if wrapped:
         raise ValueError(f"tf2onnx left TensorFlow function calls in the graph: {wrapped}")
+    if quantize == "int8":
+        quantize_int8(path, calibration)
     return path
+
+
+def quantize_int8(path, calibration):
+    """The ONNX file at `path`, replaced by its static int8 quantization (onnxruntime, QDQ
+    format): int8 weights per output channel, int8 activations whose ranges were calibrated
+    on the first images of `calibration`; float32 input and output, so the file takes the
+    same images. Only onnxruntime's quantizer is needed, not a TensorFlow converter."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Examples(CalibrationDataReader):
+        def __init__(self):
+            self.examples = calibration_examples(calibration)
+
+        def get_next(self):
+            image = next(self.examples, None)
+            return None if image is None else {"images": image}
+
+    with files.staging_folder(os.path.dirname(os.path.abspath(path))) as staging:
+        prepared = os.path.join(staging, "prepared.onnx")
+        # Shape inference and graph folding first, as onnxruntime recommends.
+        quant_pre_process(path, prepared)
+        quantize_static(
+            prepared,
+            path,
+            Examples(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
 
 
 def direct_grouped_convolutions(model):

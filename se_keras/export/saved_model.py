@@ -3,14 +3,14 @@
 
 import numpy as np
 
+from se_keras.export._common import input_spec
+
 SIGNATURE = "serving_default"
 _PLUMBING = {"Placeholder", "NoOp", "Identity", "Const", "ReadVariableOp"}
 
 
 def write(model, path, batch_size=None):
     import keras
-
-    from se_keras.export import input_spec
 
     archive = keras.export.ExportArchive()
     archive.track(model)

@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 
-from se_keras.utils import files
-
-CALIBRATION_EXAMPLES = 200  # full-integer calibration: the first examples of the data given
+from se_keras.export import saved_model
+from se_keras.export._common import calibration_examples, in_batches
+from se_keras.utils import files, native_stderr
 
 
 def convert(model, path, quantize=None, representative_data=None, batch_size=1):
@@ -21,8 +21,6 @@ def convert(model, path, quantize=None, representative_data=None, batch_size=1):
     XNNPACK's graph into 33 partitions: 3.6 ms against 2.2 ms at batch 1).
     """
     import tensorflow as tf
-
-    from se_keras.export import saved_model
 
     # The intermediate SavedModel lives in a staging folder that a killed run's successor
     # removes (a TemporaryDirectory would stay behind after kill -9).
@@ -48,13 +46,8 @@ def convert(model, path, quantize=None, representative_data=None, batch_size=1):
 
 def _examples(batches):
     def generate():
-        count = 0
-        for batch in batches:
-            for image in batch:
-                if count == CALIBRATION_EXAMPLES:
-                    return
-                count += 1
-                yield [image[None]]
+        for image in calibration_examples(batches):
+            yield [image]
 
     return generate
 
@@ -66,9 +59,12 @@ def interpreter(path, num_threads=None):
         raise ImportError(
             "Running TFLite files needs the LiteRT interpreter: pip install ai-edge-litert"
         ) from None
-    runner = Interpreter(model_path=str(path), num_threads=num_threads)
     try:
-        runner.allocate_tensors()
+        # LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to the
+        # native stderr, which no setting of its silences (replayed if this fails).
+        with native_stderr.captured():
+            runner = Interpreter(model_path=str(path), num_threads=num_threads)
+            runner.allocate_tensors()
     except RuntimeError as error:
         # XNNPACK refuses some int8 graphs whose quantization scales fall outside the ranges
         # its kernels support (seen once in four calibrations of the same trained model);
@@ -101,8 +97,6 @@ load = interpreter
 def predict(runner, images):
     """Run a TFLite interpreter over a float batch; quantized (int8) inputs and outputs are
     converted with the file's scale and zero point."""
-    from se_keras.export import in_batches
-
     inputs, outputs = runner.get_input_details()[0], runner.get_output_details()[0]
     fixed = int(inputs["shape_signature"][0])
 

@@ -63,14 +63,29 @@ def staging_folder(parent=None):
 
 
 @contextlib.contextmanager
-def atomic_path(destination):
-    """A temporary path beside `destination`, moved into place only if the block succeeds."""
+def atomic_path(destination, companions=()):
+    """A temporary path beside `destination`, moved into place only if the block succeeds.
+
+    `companions`: suffixes of files the block writes beside the temporary path (OpenVINO's
+    `.bin` next to its `.xml`); each replaces the destination's suffix and moves with it,
+    before it, so that the main file never appears without them.
+    """
     with staging_folder(os.path.dirname(os.path.abspath(destination))) as staging:
         partial = os.path.join(staging, os.path.basename(destination))
         yield partial
+        for suffix in companions:
+            os.replace(
+                os.path.splitext(partial)[0] + suffix, os.path.splitext(destination)[0] + suffix
+            )
         if os.path.isdir(destination) and not os.path.islink(destination):
             shutil.rmtree(destination)  # a SavedModel folder being replaced
         os.replace(partial, destination)
+
+
+def companion_paths(path, companions):
+    """`path` and the files with the same stem and each of the `companions` suffixes."""
+    stem = os.path.splitext(path)[0]
+    return [path, *(stem + suffix for suffix in companions)]
 
 
 def load_keras_file(path, compile=False):
