@@ -1,4 +1,5 @@
-"""Work done in a fresh process: exports, peak-memory measurements, whole benchmark runs.
+"""Work done in a fresh process (`se_keras.benchmark.child`): exports, peak-memory
+measurements, whole benchmark runs. This module starts the child and reads its answer.
 
 - Exports: the TFLite converter and tf2onnx keep gigabytes that a long benchmark process
   would never give back; in a child process that memory goes when the child does.
@@ -13,7 +14,6 @@
 """
 
 import dataclasses
-import importlib
 import json
 import os
 import re
@@ -80,11 +80,11 @@ def run(settings, start=None, timeout=None):
             return json.load(file)
 
 
-# Not `python -m se_keras.benchmark.isolated`: the package imports this module first, and
-# runpy warns that it runs a module already imported.
+# The child's work is `se_keras.benchmark.child`; TensorFlow's C++ logging is off before
+# anything imports it.
 _CHILD = (
-    "import json, sys; from se_keras.benchmark import isolated; "
-    "isolated._child(json.loads(sys.argv[1]))"
+    "import json, os, sys; os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3'); "
+    "from se_keras.benchmark import child; child.main(json.loads(sys.argv[1]))"
 )
 
 
@@ -109,78 +109,3 @@ def _run(request, timeout, capture_stderr=True):
             reason = f"killed by signal {-result.returncode} (out of memory?)"
         raise RuntimeError(f"{request['task']} in a child process failed: {reason}")
     return json.loads(lines[-1])
-
-
-def _export(request, network):
-    from se_keras.benchmark import runtimes
-    from se_keras.export import export_model
-
-    quantize = runtimes.EXPORTS[request["runtime"]][1]
-    calibration = (
-        runtimes.images(network, runtimes.CALIBRATION_IMAGES, seed=1) if quantize else None
-    )
-    report = export_model(
-        network.build(),
-        request["path"],
-        runtimes.EXPORTS[request["runtime"]][0],
-        quantize=quantize,
-        verify=False,
-        representative_data=calibration,
-        batch_size=request["batch_size"],
-        overwrite=True,
-    )
-    return {"batch_size": report.batch_size}
-
-
-def _memory(request, network):
-    from se_keras.benchmark import runtimes, timing
-
-    runtime = request["runtime"]
-    for module in IMPORTS[runtime]:
-        importlib.import_module(module)
-    if runtime in ("eager", "keras", "xla"):
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(request["threads"])
-    baseline = timing.current_rss_bytes()
-    model = network.build() if runtime in ("eager", "keras", "xla") else None
-    run = runtimes.load(
-        runtime,
-        network,
-        request["batch_size"],
-        request["threads"],
-        model=model,
-        path=request["path"],
-    )
-    run()
-    run()
-    return {"baseline": baseline, "peak": timing.peak_rss_bytes()}
-
-
-def _suite(request):
-    import time
-
-    from se_keras.benchmark import suite
-
-    start = request["start"] or time.time()
-
-    def log(message):
-        print(f"[{(time.time() - start) / 60:4.1f} min] {message}", file=sys.stderr, flush=True)
-
-    results = suite.run(suite.Settings(**request["settings"]), log)
-    from se_keras.benchmark import report
-
-    report.write_json(results, request["path"])
-    return {"path": request["path"]}
-
-
-def _child(request):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from se_keras.benchmark import networks
-
-    if request["task"] == "run":
-        print(json.dumps(_suite(request)))
-        return
-    network = networks.Network(**request["network"])
-    task = _export if request["task"] == "export" else _memory
-    print(json.dumps(task(request, network)))

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from se_keras.benchmark import isolated
 from se_keras.export import COMPANIONS
 from se_keras.utils import files
 from se_keras.utils.validation import check_choice
@@ -211,8 +212,6 @@ class Artifacts:
         child process) if it is not there: one with a dynamic batch where the exporter
         allows (`"auto"`), else one per batch size (TFLite files of channel-shuffle
         networks)."""
-        from se_keras.benchmark import isolated
-
         format, quantize = EXPORTS[runtime]
         kind = f"{format}-{quantize}" if quantize else format  # one file per distinct export
         stem = os.path.join(
