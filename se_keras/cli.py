@@ -249,6 +249,7 @@ def cmd_export(args):
     _check_model_name(args.model)
     if os.path.exists(args.output) and not args.force:
         raise ValueError(f"{args.output} exists; add --force to replace it")
+    export.check_destination(args.output)  # before the weights are fetched
     if args.quantize and not (
         args.format == "tflite" or (args.format == "onnx" and args.quantize == "int8")
     ):

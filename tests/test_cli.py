@@ -135,6 +135,16 @@ def test_export_refuses_non_positive_sizes_in_one_line(tmp_path, capsys, option)
     assert os.listdir(tmp_path) == []
 
 
+def test_export_into_a_missing_folder_fails_before_fetching_weights(tmp_path, capsys):
+    output = tmp_path / "no" / "x.onnx"
+    # The default weights are "imagenet": a download would come first and fail offline.
+    assert cli.main(["export", "se_resnet18", "--format", "onnx", "-o", str(output)]) == 1
+    captured = capsys.readouterr()
+    error = captured.err.strip().splitlines()
+    assert len(error) == 1 and f"No such folder: {tmp_path / 'no'}" in error[0]
+    assert "Downloading" not in captured.out and os.listdir(tmp_path) == []
+
+
 def test_the_installed_command_prints_one_line_and_no_start_up_chatter():
     command = os.path.join(os.path.dirname(sys.executable), "se-keras")
     result = subprocess.run([command, "list", "se_resnet9"], capture_output=True, text=True)

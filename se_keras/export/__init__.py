@@ -68,6 +68,15 @@ class ExportReport:
         )
 
 
+def check_destination(path):
+    """Refuse a `path` whose folder does not exist (before anything is built or fetched)."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"No such folder: {folder} (create it first). Received: path={os.fspath(path)!r}"
+        )
+
+
 def export_model(
     model,
     path,
@@ -121,6 +130,7 @@ def export_model(
             f"Only OpenVINO IR runs in bfloat16. Received: precision={precision!r} "
             f"with format={format!r}"
         )
+    check_destination(path)
     if format == "openvino":
         openvino.check(path, precision)
     calibration = _as_batches(model, representative_data, "representative_data")
