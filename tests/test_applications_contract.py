@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from se_keras import applications
+from se_keras.applications import timm_resnet
 
 HEAVY_PARAMS = 30_000_000  # above this recorded parameter count: slow / exhaustive tier
 FORMATS = ("channels_last", "channels_first")
@@ -55,7 +56,8 @@ KERAS_BASES = {
     "se_vgg16": ("VGG16", (), VGG_EXTRAS),
     "se_vgg19": ("VGG19", (), VGG_EXTRAS),
     "senet154": ("ResNet50", (), RESNET_EXTRAS),
-    **{name: ("ResNet50", (), SE_EXTRAS) for name in applications.list_models() if "timm_" in name},
+    # timm's family: keras' ResNet50 arguments and the two SE knobs, for each of its models.
+    **{entry.name: ("ResNet50", (), SE_EXTRAS) for entry in timm_resnet.MODELS},
 }
 # Models whose builders refuse a 123x123 input, and the error they document for it.
 REFUSES_123 = {

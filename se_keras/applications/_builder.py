@@ -178,11 +178,12 @@ class Family:
         return load_weights(model, checkpoint, entry.name, names, reference=reference)
 
 
-def fixed_input_shape(spec, args, entry):
-    """keras' ResNet50 rule: the registry's default size, `min_size` the smallest."""
+def fixed_input_shape(spec, args, entry, default_size=None):
+    """keras' ResNet50 rule: the registry's default size (or `default_size`), `min_size` the
+    smallest."""
     return obtain_input_shape(
         args.input_shape,
-        default_size=entry.default_size,
+        default_size=default_size or entry.default_size,
         min_size=entry.min_size,
         require_flatten=args.include_top,
         weights=args.weights,

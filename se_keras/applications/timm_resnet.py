@@ -209,14 +209,7 @@ def input_shape(spec, args, entry):
         shaped = isinstance(shape, (tuple, list)) and len(shape) == 3
         asked = set(_builder.spatial_size(shape)) if shaped else set()
         size = sides[1] if asked == {sides[1]} else sides[0]
-    return _builder.obtain_input_shape(
-        args.input_shape,
-        default_size=size,
-        min_size=entry.min_size,
-        require_flatten=args.include_top,
-        weights=args.weights,
-        input_tensor=args.input_tensor,
-    )
+    return _builder.fixed_input_shape(spec, args, entry, default_size=size)
 
 
 def hub_checkpoint(entry, args):
