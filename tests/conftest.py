@@ -1,4 +1,4 @@
-"""Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py)."""
+"""Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py) and timm."""
 
 import atexit
 import os
@@ -25,4 +25,15 @@ def senet():
         raise RuntimeError(
             "The reference needs torch and `pip install --no-deps pretrainedmodels`."
         )
+    return module
+
+
+@pytest.fixture(scope="session")
+def timm():
+    """timm itself (`se_keras.utils.timm_import`: importable without torchvision)."""
+    from se_keras.utils.timm_import import load_timm
+
+    module = load_timm()
+    if module is None:
+        raise RuntimeError("The reference needs torch and `pip install --no-deps timm==1.0.31`.")
     return module

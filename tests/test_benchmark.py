@@ -15,6 +15,7 @@ import pytest
 from se_keras import cli, export
 from se_keras.benchmark import networks, report, runtimes, timing
 from se_keras.layers import SqueezeExcite
+from se_keras.utils import timm_import
 
 
 def test_interleave_times_every_task_once_per_round_serpentine():
@@ -70,7 +71,7 @@ def test_bad_runtime_is_one_line_and_exit_1():
     assert errors == [
         "se-keras benchmark: error: Unknown runtime 'gpu'; expected a "
         "comma-separated list of eager, keras, xla, tflite, tflite-int8, onnx, "
-        "openvino, openvino-bf16, torch. Received: --runtime xla,gpu"
+        "openvino, openvino-bf16, torch, timm. Received: --runtime xla,gpu"
     ]
 
 
@@ -148,7 +149,8 @@ def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
         f"{_trainable(base) / 1e6:.2f}M",
     ]
     (row,) = [line.split() for line in lines if line.startswith("keras ")]
-    samples = {e["network"]: np.array(e["seconds"]) for e in results["inference"]}
+    keras_runs = [e for e in results["inference"] if e["runtime"] == "keras"]
+    samples = {e["network"]: np.array(e["seconds"]) for e in keras_runs}
     assert [len(s) for s in samples.values()] == [3, 3]
     ratio = np.median(samples["se_resnet18"] / samples["se_resnet18 se_ratio=None"])
     assert row[1] == "1" and row[-1] == f"{ratio:.3f}"
@@ -157,7 +159,7 @@ def test_cli_prints_the_tables_and_writes_the_measurements(tmp_path, capsys):
 
 
 def test_int8_dot_product_and_instruction_sets_from_the_cpu_flags(tmp_path):
-    from se_keras.benchmark.suite import instruction_sets, int8_dot_product
+    from se_keras.benchmark.machine import instruction_sets, int8_dot_product
 
     cpus = {
         "zen3": "model name\t: AMD EPYC\nflags\t\t: fpu sse4_1 avx2 fma\n",
@@ -221,8 +223,92 @@ def test_report_marks_a_failed_runtime_and_keeps_the_others():
     }
     table = report.inference_table(results, "m")
     # SE / base: the median of the per-round ratios 2/1, 4/4, 3/2, not 3 s / 2 s.
-    assert table[1] == ("xla", "1", "3 s", "0.333/s", "2 s", "0.5/s", "1.500")
+    # No GEMM or outputs measured: those columns say so.
+    assert table[1] == ("xla", "1", "3 s", "0.333/s", "-", "-", "2 s", "0.5/s", "1.500")
     assert table[2][:3] == ("onnx", "1", "ValueError: no")
+
+
+def _results(gemm_flop_per_s, rows):
+    """Hand-made results of model "m": `rows` are (runtime, median seconds, relative
+    difference) of the SE network, which has 1e9 multiply-adds."""
+    return {
+        "networks": [{"model": "m", "role": "se", "label": "se", "macs": 1e9}],
+        "gemm": [{"model": "m", "batch_size": 4, "size": 8, "flop_per_s": gemm_flop_per_s}],
+        "machine": {"threads": 2},
+        "inference": [
+            {
+                "model": "m",
+                "network": "se",
+                "runtime": runtime,
+                "batch_size": 4,
+                "seconds": [seconds] * 3,
+                "median_s": seconds,
+                **({} if difference is None else {"relative_difference": difference}),
+            }
+            for runtime, seconds, difference in rows
+        ],
+    }
+
+
+def test_the_gemm_fraction_and_the_fastest_runtime_within_each_tolerance():
+    results = _results(
+        100e9,
+        [
+            ("tflite", 0.50, 3e-7),
+            ("openvino", 0.40, 2e-5),
+            ("onnx", 0.30, 2e-4),  # fast, but outside float32's tolerance
+            ("openvino-bf16", 0.20, 5e-3),
+            ("tflite-int8", 0.15, 0.1),
+            ("timm", 0.10, None),  # other weights: never a candidate
+        ],
+    )
+    # 4 images x 2 FLOP x 1e9 multiply-adds in 0.4 s = 20 GFLOP/s = 20% of 100 GFLOP/s.
+    assert report.gemm_fraction(results, "m", "se", "openvino", 4) == pytest.approx(0.2)
+    assert report.fastest(results, "m", 4) == [
+        ("float32", 1e-4, "openvino", 0.40),
+        ("bf16", 3e-2, "openvino-bf16", 0.20),
+        ("int8", 0.35, "tflite-int8", 0.15),
+    ]
+    line = report.fastest_line(results, "m", 4)
+    assert "float32-level (max diff <= 0.0001 x scale) openvino 400 ms" in line
+    assert report.gemm_line(results, "m").endswith("100 GFLOP/s (batch 4 rounds)")
+    nothing = _results(100e9, [("timm", 0.1, None)])
+    assert report.fastest_line(nothing, "m", 4).endswith("no runtime of ours was measured")
+
+
+def test_gemm_task_is_a_float32_matrix_product_at_the_thread_count():
+    from threadpoolctl import threadpool_info
+
+    from se_keras.benchmark import machine
+
+    run, flop = machine.gemm_task(1, size=64)
+    product = run()
+    assert product.dtype == np.float32 and product.shape == (64, 64) and flop == 2 * 64**3
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((64, 64), dtype=np.float32) for _ in range(2))
+    np.testing.assert_allclose(product, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    assert any(pool["user_api"] == "blas" for pool in threadpool_info())
+
+
+def test_the_timm_runtime_runs_timms_network_and_its_base_without_se(timm):
+    se, base = networks.networks("se_resnet50", 64)
+    assert se.timm_arch == base.timm_arch == "seresnet50"
+    assert networks.networks("timm_seresnext50_32x4d", 64)[0].timm_arch == "seresnext50_32x4d"
+    assert networks.networks("se_mobilenet", 64)[0].timm_arch is None
+    assert not runtimes.applies("timm", networks.networks("se_mobilenet", 64)[0])
+
+    def parameters(module):
+        return sum(p.numel() for p in module.parameters())
+
+    # timm's seresnet50 without SE is timm's resnet50 (an independent count).
+    assert parameters(runtimes._torch_network("timm", base)) == parameters(
+        timm.create_model("resnet50")
+    )
+    assert parameters(runtimes._torch_network("timm", se)) == parameters(
+        timm.create_model("seresnet50")
+    )
+    logits = runtimes.load("timm", se, 2, 1)()
+    assert logits.shape == (2, 1000) and logits.dtype == np.float32
 
 
 @pytest.mark.slow
@@ -248,6 +334,13 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
         failures = []
     assert failures == []
     assert len(results["inference"]) == 2 * 6 * 2 and len(results["training"]) == 2
+    # Each runtime's outputs measured against Keras, within its precision's tolerance; the
+    # machine's GEMM timed in the rounds of each batch size.
+    for entry in results["inference"]:
+        level = {"tflite-int8": "int8", "openvino-bf16": "bf16"}.get(entry["runtime"])
+        assert entry["relative_difference"] <= export.TOLERANCES[level], entry
+    assert [g["batch_size"] for g in results["gemm"]] == [1, 2]
+    assert all(g["flop_per_s"] > 1e9 for g in results["gemm"])
     files = {path.name.split("-b")[0] for path in tmp_path.iterdir() if path.suffix != ".bin"}
     # 2 networks x 4 exports (both OpenVINO runtimes run one IR), dynamic batch, reused.
     assert len(files) == 8
@@ -281,11 +374,15 @@ def test_the_authors_pytorch_model_is_timed_next_to_ours(senet):
 
     results = run(Settings(models=("se_resnet50",), runtimes=("xla",), batch_sizes=(1,), rounds=2))
     timed = {(e["network"], e["runtime"]) for e in results["inference"] if "median_s" in e}
-    assert timed == {
+    expected = {
         ("se_resnet50", "xla"),
         ("ResNet50 (keras.applications)", "xla"),
         ("se_resnet50", "torch"),
     }
+    if timm_import.load_timm() is not None:  # timm's seresnet50 and resnet50, same rounds
+        expected |= {("se_resnet50", "timm"), ("ResNet50 (keras.applications)", "timm")}
+    assert timed == expected
+    assert "timm (seresnet50)" in report.full_text(results)
 
 
 def test_both_openvino_runtimes_share_one_ir_and_its_weights(tmp_path, monkeypatch):
@@ -323,7 +420,7 @@ def test_openvino_runtimes_run_the_exported_ir(tmp_path, monkeypatch):
         runs.append(("openvino-bf16", 5e-2))
     for runtime, tolerance in runs:
         outputs = runtimes.load(runtime, network, 2, 1, path=path)()
-        assert np.abs(outputs[0] - expected).max() <= tolerance * scale
+        assert np.abs(outputs - expected).max() <= tolerance * scale
     # Where the CPU cannot run bf16, that runtime says so (the run records it and goes on).
     monkeypatch.setattr(export.openvino, "cpu_capabilities", lambda: ("FP32", "INT8"))
     with pytest.raises(ValueError, match="precision='f32' is what runs here"):

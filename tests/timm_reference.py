@@ -1,71 +1,13 @@
 """timm 1.0.31 as the reference for se-keras' timm family (`pip install --no-deps timm`).
 
-timm imports torchvision at import time, but only for data transforms, datasets and a frozen
-BatchNorm that its ResNets never use; the CPU test environment has no torchvision build that
-matches its torch. `load_timm` therefore puts a stand-in package in its place when none is
-installed: every `torchvision.*` module exists, and every name in it is a placeholder class
-that refuses to be instantiated, so a code path that really needed torchvision fails loudly
-instead of computing something else.
+timm imports torchvision, which the CPU test environment lacks: `load_timm`
+(`se_keras.utils.timm_import`) imports it with a stand-in that refuses every use.
 """
-
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
-import types
 
 import numpy as np
 
 from se_keras.convert import reference
-
-
-class _PlaceholderType(type):
-    def __getattr__(cls, name):  # enum-like members such as InterpolationMode.BICUBIC
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return f"{cls.__name__}.{name}"
-
-
-def _placeholder(name):
-    def refuse(self, *args, **kwargs):
-        raise RuntimeError(f"torchvision.{name} is a stand-in (torchvision is not installed).")
-
-    return _PlaceholderType(name, (), {"__init__": refuse})
-
-
-class _StandInModule(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = _placeholder(name)
-        setattr(self, name, value)
-        return value
-
-
-class _StandInFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "torchvision" or fullname.startswith("torchvision."):
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        module = _StandInModule(spec.name)
-        module.__path__ = []
-        return module
-
-    def exec_module(self, module):
-        pass
-
-
-def load_timm():
-    """The timm package, or None when timm or torch is not installed."""
-    if importlib.util.find_spec("timm") is None or importlib.util.find_spec("torch") is None:
-        return None
-    if importlib.util.find_spec("torchvision") is None:
-        sys.meta_path.append(_StandInFinder())
-    import timm
-
-    return timm
+from se_keras.utils.timm_import import load_timm  # noqa: F401 (the tests' way in)
 
 
 def run(torch_model, images_nhwc, features_only=False, exact=True):

@@ -13,6 +13,7 @@ import time
 
 from se_keras.benchmark import isolated, networks, report, runtimes, suite, timing
 from se_keras.export import export_model
+from se_keras.utils import timm_import
 
 
 def _export(request, network):
@@ -36,7 +37,8 @@ def _export(request, network):
 def _memory(request, network):
     runtime = request["runtime"]
     for module in isolated.IMPORTS[runtime]:
-        importlib.import_module(module)
+        # timm through its loader, which stands in for a missing torchvision
+        timm_import.load_timm() if module == "timm" else importlib.import_module(module)
     if runtime in ("eager", "keras", "xla"):
         import tensorflow as tf
 

@@ -28,6 +28,7 @@ IMPORTS = {
     "keras": _KERAS,
     "xla": _KERAS,
     "torch": ("torch",),
+    "timm": ("torch", "timm"),
     "onnx": ("onnxruntime",),
     "tflite": ("ai_edge_litert.interpreter",),
     "tflite-int8": ("ai_edge_litert.interpreter",),

@@ -33,6 +33,21 @@ PAPER_MACS = {
 }
 
 
+# timm's nearest architecture to each of the paper's models: the same widths and depths in
+# timm's ResNet-B layout (stride on the 3x3, SE width rounded to 8; see the README). timm's
+# own family (`timm_*`) is timed against the very architecture it reproduces.
+TIMM_COUNTERPARTS = {
+    "se_resnet18": "seresnet18",
+    "se_resnet34": "seresnet34",
+    "se_resnet50": "seresnet50",
+    "se_resnet101": "seresnet101",
+    "se_resnet152": "seresnet152",
+    "se_resnext50": "seresnext50_32x4d",
+    "se_resnext101": "seresnext101_32x4d",
+    "senet154": "senet154",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Network:
     model: str  # the SE model this row belongs to (registry name)
@@ -41,19 +56,24 @@ class Network:
     image_size: int  # input side (the model's default unless asked otherwise)
 
     def build(self):
-        """The Keras model, with seeded random weights (timing does not depend on them)."""
+        """The Keras model, with seeded random weights (timing does not depend on them),
+        ending in logits: random weights give near-uniform probabilities, whose differences
+        between runtimes would say nothing about their precision."""
         import keras
 
         from se_keras import applications
 
         keras.utils.set_random_seed(0)
-        shape = (self.image_size, self.image_size, 3)
+        common = {
+            "weights": None,
+            "input_shape": (self.image_size, self.image_size, 3),
+            "classifier_activation": None,
+        }
         if self.role == "se":
-            return applications.get_model(self.model, weights=None, input_shape=shape)
+            return applications.get_model(self.model, **common)
         if self.from_keras:
-            builder = getattr(keras.applications, KERAS_BASES[self.model])
-            return builder(weights=None, input_shape=shape)
-        return applications.get_model(self.model, weights=None, input_shape=shape, se_ratio=None)
+            return getattr(keras.applications, KERAS_BASES[self.model])(**common)
+        return applications.get_model(self.model, se_ratio=None, **common)
 
     @property
     def from_keras(self):
@@ -74,6 +94,14 @@ class Network:
         from se_keras.convert import reference
 
         return self.role == "se" and self.model in reference.REFERENCE_BUILDERS
+
+    @property
+    def timm_arch(self):
+        """timm's architecture timed next to this row (its base rows: the same without SE),
+        or None."""
+        if self.model.startswith("timm_"):
+            return self.model.removeprefix("timm_")
+        return TIMM_COUNTERPARTS.get(self.model)
 
 
 def default_size(model):

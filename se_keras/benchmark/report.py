@@ -5,6 +5,7 @@ import math
 import os
 
 from se_keras.benchmark.timing import paired_ratio
+from se_keras.export import TOLERANCES as export_tolerances
 from se_keras.utils.flops import format_macs
 
 
@@ -63,9 +64,14 @@ def _x(value):
 
 
 def network_table(results, model):
-    rows = [("network", "input", "parameters", "multiply-adds", "paper")]
-    for net in _find(results["networks"], model=model):
+    nets = _find(results["networks"], model=model)
+    timm = any("timm_arch" in net for net in nets)  # the `timm` runtime's network too
+    rows = [("network", "input", "parameters", "multiply-adds", "paper", *["timm's"] * timm)]
+    for net in nets:
         paper = format_macs(net["paper_macs"]) if net["paper_macs"] else "-"
+        timm_cell = (
+            f"{net['timm_arch']}: {format_macs(net['timm_macs'])}" if "timm_arch" in net else "-"
+        )
         rows.append(
             (
                 net["label"],
@@ -73,34 +79,138 @@ def network_table(results, model):
                 f"{net['parameters'] / 1e6:.2f}M",
                 format_macs(net["macs"]),
                 paper,
+                *[timm_cell] * timm,
             )
         )
     return rows
 
 
 def inference_table(results, model):
-    """Per runtime and batch size: SE and base time per batch, images/s, and SE / base."""
+    """Per runtime and batch size: SE and base time per batch, images/s, the SE network's
+    share of the machine's float32 GEMM rate, its outputs' largest difference from Keras (over
+    the output scale), and SE / base."""
     se, base = labels(results, model)
-    rows = [("runtime", "batch", se, "images/s", base or "base", "images/s", "SE / base")]
+    rows = [
+        (
+            "runtime",
+            "batch",
+            se,
+            "images/s",
+            "of GEMM",
+            "max diff",
+            base or "base",
+            "images/s",
+            "SE / base",
+        )
+    ]
     for entry in _find(results["inference"], model=model, network=se):
         runtime, batch = entry["runtime"], entry["batch_size"]
+        name = _runtime_label(results, model, se, runtime)
         if "error" in entry:
-            rows.append((runtime, str(batch), entry["error"][:60], "", "", "", ""))
+            rows.append((name, str(batch), entry["error"][:60], *[""] * 6))
             continue
         b = median(results, model, base, runtime, batch) if base else None
         s = entry["median_s"]
+        difference = entry.get("relative_difference")
         rows.append(
             (
-                runtime,
+                name,
                 str(batch),
                 _ms(s),
                 _rate(s, batch),
+                _percent(gemm_fraction(results, model, se, runtime, batch)),
+                "-" if difference is None else f"{difference:.1e}",
                 _ms(b),
                 _rate(b, batch),
                 _x(se_over_base(results, model, runtime, batch)),
             )
         )
     return rows
+
+
+def _runtime_label(results, model, network, runtime):
+    """`timm` rows name timm's architecture: for the paper's models it is not ours."""
+    if runtime != "timm":
+        return runtime
+    found = _find(results["networks"], model=model, label=network)
+    return f"timm ({found[0]['timm_arch']})" if found and "timm_arch" in found[0] else runtime
+
+
+def _percent(value):
+    return "-" if value is None else f"{value:.0%}"
+
+
+def gemm_rate(results, model, batch_size):
+    """The machine's float32 GEMM rate (FLOP/s) timed in the same rounds, or None."""
+    found = _find(results.get("gemm", []), model=model, batch_size=batch_size)
+    return found[0]["flop_per_s"] if found else None
+
+
+def gemm_fraction(results, model, network, runtime, batch_size):
+    """The network's achieved FLOP/s (2 x multiply-adds per image) in `runtime` over the
+    machine's float32 GEMM rate in the same rounds: how near the hardware a runtime runs
+    (above 1 is possible only in lower precision). None where either is missing."""
+    seconds = median(results, model, network, runtime, batch_size)
+    rate = gemm_rate(results, model, batch_size)
+    found = _find(results["networks"], model=model, label=network)
+    if seconds is None or rate is None or not found:
+        return None
+    macs = found[0].get("timm_macs") if runtime == "timm" else found[0]["macs"]
+    return 2 * macs * batch_size / seconds / rate
+
+
+# The accuracy classes the fastest runtime is chosen within: the exports' tolerances
+# (largest |difference| from Keras over the output scale) of float32, bf16 and int8 files.
+TOLERANCE_CLASSES = (
+    ("float32", export_tolerances[None]),
+    ("bf16", export_tolerances["bf16"]),
+    ("int8", export_tolerances["int8"]),
+)
+
+
+def fastest(results, model, batch_size):
+    """`[(class, tolerance, runtime, median seconds)]`: per accuracy class, the fastest of our
+    runtimes for the SE network whose measured difference from Keras is within it (the
+    PyTorch networks run other weights and are not candidates)."""
+    se, _ = labels(results, model)
+    candidates = [
+        e
+        for e in _find(results["inference"], model=model, network=se, batch_size=batch_size)
+        if "median_s" in e and e.get("relative_difference") is not None
+    ]
+    found = []
+    for name, tolerance in TOLERANCE_CLASSES:
+        within = [e for e in candidates if e["relative_difference"] <= tolerance]
+        if within:
+            best = min(within, key=lambda e: e["median_s"])
+            found.append((name, tolerance, best["runtime"], best["median_s"]))
+    return found
+
+
+def fastest_line(results, model, batch_size):
+    """One line: the fastest runtime for `model` at `batch_size` within each tolerance."""
+    choices = fastest(results, model, batch_size)
+    if not choices:
+        return f"{model}, batch {batch_size}: no runtime of ours was measured"
+    parts = [
+        f"{name}-level (max diff <= {tolerance:g} x scale) {runtime} {_ms(seconds)}"
+        for name, tolerance, runtime, seconds in choices
+    ]
+    return f"fastest for {model} at batch {batch_size} here: " + "; ".join(parts)
+
+
+def gemm_line(results, model):
+    rates = [
+        f"{e['flop_per_s'] / 1e9:.0f} GFLOP/s (batch {e['batch_size']} rounds)"
+        for e in _find(results.get("gemm", []), model=model)
+    ]
+    if not rates:
+        return None
+    size = results["gemm"][0]["size"]
+    return (
+        f"the machine's float32 GEMM (numpy, {size}x{size}x{size}, "
+        f"{results['machine']['threads']} threads), in the same rounds: " + ", ".join(rates)
+    )
 
 
 def training_table(results):
@@ -181,6 +291,8 @@ def full_text(results):
             text(network_table(results, model)),
             "",
             text(inference_table(results, model)),
+            *filter(None, [gemm_line(results, model)]),
+            *(fastest_line(results, model, b) for b in results["settings"]["batch_sizes"]),
         ]
     if results["training"]:
         parts += ["", "training step (XLA, SGD):", text(training_table(results))]

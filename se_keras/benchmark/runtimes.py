@@ -1,7 +1,9 @@
 """The runtimes a network is timed in. Each gives a callable that runs one prepared batch.
 
 Keras, XLA and the exports need the TensorFlow backend; `torch` is the authors' PyTorch
-network (Cadene's `senet.py`), available for the six released architectures.
+network (Cadene's `senet.py`), available for the six released architectures; `timm` is
+timm's PyTorch network of the same layout (`networks.TIMM_COUNTERPARTS`), the SE network
+people run in PyTorch today. Every runner returns the batch's outputs as one float32 array.
 """
 
 import glob
@@ -26,7 +28,12 @@ RUNTIMES = {
     "openvino": "OpenVINO IR, CPU runtime in float32 (INFERENCE_PRECISION_HINT f32)",
     "openvino-bf16": "the same OpenVINO IR in bfloat16 (CPUs with AVX-512 BF16 or AMX)",
     "torch": "the authors' PyTorch network, channels_last, torch.inference_mode",
+    "timm": "timm's PyTorch network of the same layout (for the paper's models timm's "
+    "ResNet-B version, e.g. seresnet50), channels_last, torch.inference_mode",
 }
+# Runtimes that run other code than ours (other weights, for the paper's models another
+# layout): timed for comparison, never ranked or compared with our outputs.
+OTHERS = ("torch", "timm")
 DEFAULT_RUNTIMES = ("keras", "xla", "tflite", "onnx", "openvino", "openvino-bf16")
 # The exported file behind a runtime: (format, quantize). Both OpenVINO runtimes run the
 # same float32 IR; the precision is chosen when it is compiled.
@@ -59,8 +66,11 @@ def parse_runtimes(text):
 
 
 def applies(runtime, network):
-    """Whether `runtime` can run `network` (the authors' PyTorch model exists only for some)."""
-    return runtime != "torch" or network.has_reference
+    """Whether `runtime` can run `network` (the authors' PyTorch model and timm's exist only
+    for some)."""
+    if runtime == "torch":
+        return network.has_reference
+    return runtime != "timm" or network.timm_arch is not None
 
 
 def configure_threads(threads):
@@ -113,14 +123,14 @@ def load(runtime, network, batch_size, threads, model=None, path=None):
     x = images(network, batch_size)
     if runtime in ("eager", "keras", "xla"):
         return _keras(model, x, runtime)
-    if runtime == "torch":
-        return _torch(network, x, threads)
+    if runtime in OTHERS:
+        return _pytorch(_torch_network(runtime, network), x, threads)
     if runtime == "onnx":
         from se_keras.export import onnx
 
         session = onnx.load(path, num_threads=threads)
         feed = {session.get_inputs()[0].name: x}
-        return lambda: session.run(None, feed)
+        return lambda: session.run(None, feed)[0]
     if runtime in PRECISION:
         return _openvino(path, x, threads, PRECISION[runtime])
     return _tflite(path, x, threads)
@@ -131,7 +141,7 @@ def _openvino(path, x, threads, precision):
 
     # `load` refuses bf16 on a CPU without it, which the run records for this runtime only.
     request = openvino.load(path, precision, num_threads=threads).create_infer_request()
-    return lambda: request.infer({0: x})
+    return lambda: request.infer({0: x})[0]
 
 
 def _keras(model, x, runtime):
@@ -154,37 +164,55 @@ def _tflite(path, x, threads):
         runner.allocate_tensors()
     # int8 files take int8 input: quantized here, once, outside the timed call.
     batch = tflite._quantize(x, details)
-    output = runner.get_output_details()[0]["index"]
+    output = runner.get_output_details()[0]
+    scale, zero_point = output["quantization"]
 
     def run():
         runner.set_tensor(details["index"], batch)
         runner.invoke()
-        return runner.get_tensor(output)
+        result = runner.get_tensor(output["index"])
+        # int8 outputs back to float (a few thousand values: nothing next to the network)
+        return (result.astype(np.float32) - zero_point) * scale if scale else result
 
     return run
 
 
-def _torch(network, x, threads):
+def _torch_network(runtime, network):
+    """The PyTorch module of `runtime` ("torch": the authors', "timm": timm's) for
+    `network`, with seeded random weights, in evaluation mode."""
     import torch
 
     from se_keras.convert import reference
+    from se_keras.utils.timm_import import load_timm
 
+    torch.manual_seed(0)
+    if runtime == "timm":
+        timm = load_timm()
+        if timm is None:
+            raise ImportError("timm's networks need torch and timm: pip install timm")
+        # The base row: the same network without SE (timm's seresnet50 is its resnet50 + SE).
+        without_se = {} if network.role == "se" else {"block_args": {"attn_layer": None}}
+        return timm.create_model(network.timm_arch, **without_se).eval()
     senet = reference.load_senet_module()
     if senet is None:
         raise ImportError(
             "The authors' PyTorch network needs torch and `pip install --no-deps pretrainedmodels`"
         )
+    return getattr(senet, reference.REFERENCE_BUILDERS[network.model])(pretrained=None).eval()
+
+
+def _pytorch(net, x, threads):
+    import torch
+
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    builder = getattr(senet, reference.REFERENCE_BUILDERS[network.model])
-    net = builder(pretrained=None).eval().to(memory_format=torch.channels_last)
+    net = net.to(memory_format=torch.channels_last)
     batch = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).contiguous(
         memory_format=torch.channels_last
     )
 
     def run():
         with torch.inference_mode():
-            return net(batch)
+            return net(batch).numpy()
 
     return run
 
@@ -260,8 +288,8 @@ def _digest(*parts):
 
 def _sources(network):
     """Digest of what shapes an exported file besides the network itself: the exporters,
-    for our networks the layers, the shared builder code and the family's module, and the
-    TensorFlow and Keras versions."""
+    the benchmark's way of building a network, for our networks the layers, the shared
+    builder code and the family's module, and the TensorFlow and Keras versions."""
     import keras
     import tensorflow as tf
 
@@ -270,6 +298,7 @@ def _sources(network):
 
     root = os.path.dirname(se_keras.__file__)
     sources = sorted(glob.glob(os.path.join(root, "export", "*.py")))
+    sources.append(os.path.join(root, "benchmark", "networks.py"))  # how a network is built
     if not network.from_keras:
         sources += sorted(glob.glob(os.path.join(root, "layers", "*.py")))
         sources += [

@@ -3,12 +3,12 @@
 import dataclasses
 import gc
 import os
-import platform
 import sys
 
 import numpy as np
 
-from se_keras.benchmark import isolated, networks, runtimes, timing
+from se_keras.benchmark import isolated, machine, networks, runtimes, timing
+from se_keras.utils import timm_import
 from se_keras.utils.validation import check_positive
 
 
@@ -58,11 +58,12 @@ def run(settings, log=None):
     artifacts = runtimes.Artifacts(settings.cache_dir, log)
     results = {
         "settings": dataclasses.asdict(settings),
-        "machine": _machine(threads, tf_threads, wait_policy),
+        "machine": machine.describe(threads, tf_threads, wait_policy),
         "networks": [],
         "inference": [],
         "training": [],
         "memory": [],
+        "gemm": [],
     }
     import tensorflow as tf
 
@@ -84,20 +85,25 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     from se_keras.utils.flops import count_macs
 
     rows = networks.networks(model, settings.image_size, settings.compare)
+    names = list(settings.runtimes)
+    if settings.compare:  # the PyTorch networks people would otherwise run
+        if "torch" not in names and rows[0].has_reference and _torch_ready():
+            names.append("torch")
+        if "timm" not in names and rows[0].timm_arch and timm_import.load_timm() is not None:
+            names.append("timm")
     built = {}
     for network in rows:
         built[network.label] = keras_model = network.build()
+        macs = count_macs(keras_model)
         results["networks"].append(
             {
                 **dataclasses.asdict(network),
                 "parameters": int(sum(np.prod(w.shape) for w in keras_model.trainable_weights)),
-                "macs": count_macs(keras_model),
+                "macs": macs,
                 "paper_macs": network.paper_macs,
+                **(_timm_network(network, macs) if "timm" in names else {}),
             }
         )
-    names = list(settings.runtimes)
-    if settings.compare and "torch" not in names and rows[0].has_reference and _torch_ready():
-        names.append("torch")
     pairs = _pairs(rows, names)
 
     def exported(network, runtime, batch_size):
@@ -107,6 +113,10 @@ def _measure_model(model, settings, threads, artifacts, results, log):
 
     for batch_size in settings.batch_sizes:
         tasks, errors = {}, {}
+        # The machine's own float32 GEMM, in the same rounds: the ceiling for the fractions.
+        gemm, gemm_flop = _gemm_task(threads, errors)
+        if gemm is not None:
+            tasks[GEMM] = gemm
         for network, runtime in pairs:
             try:
                 tasks[network.label, runtime] = runtimes.load(
@@ -124,9 +134,26 @@ def _measure_model(model, settings, threads, artifacts, results, log):
             f"timing {model} at batch {batch_size}: {len(tasks)} tasks x {settings.rounds} "
             "rounds (interleaved)"
         )
-        samples, failed = _interleave_guarded(tasks, settings)
+        samples, failed, outputs = _interleave_guarded(tasks, settings)
+        if GEMM in samples:
+            seconds = samples.pop(GEMM)
+            results["gemm"].append(
+                {
+                    "model": model,
+                    "batch_size": batch_size,
+                    "size": machine.GEMM_SIZE,
+                    "seconds": seconds,
+                    "flop_per_s": gemm_flop / timing.median(seconds),
+                }
+            )
+        differences = _differences(rows, built, outputs, batch_size)
         for (label, runtime), seconds in samples.items():
-            results["inference"].append(_record(model, label, runtime, batch_size, seconds))
+            results["inference"].append(
+                {
+                    **_record(model, label, runtime, batch_size, seconds),
+                    **differences.get((label, runtime), {}),
+                }
+            )
         for (label, runtime), message in {**errors, **failed}.items():
             results["inference"].append(
                 {
@@ -167,8 +194,8 @@ def merge(*results):
         "machine": results[0]["machine"],
         "runs": [{"settings": r["settings"], "machine": r["machine"]} for r in results],
     }
-    for key in ("networks", "inference", "training", "memory"):
-        merged[key] = [entry for r in results for entry in r[key]]
+    for key in ("networks", "inference", "training", "memory", "gemm"):
+        merged[key] = [entry for r in results for entry in r.get(key, [])]
     return merged
 
 
@@ -183,17 +210,71 @@ def _pairs(rows, names):
     ]
 
 
+def _timm_network(network, macs):
+    """timm's architecture for `network` and its multiply-adds (the same as ours for timm's
+    family; for the paper's models counted on our build of timm's layout)."""
+    from se_keras import applications
+    from se_keras.utils.flops import count_macs
+
+    arch = network.timm_arch
+    if arch is None:
+        return {}
+    if network.model != f"timm_{arch}":
+        size = (network.image_size, network.image_size, 3)
+        without_se = {} if network.role == "se" else {"se_ratio": None}
+        timm_layout = applications.get_model(
+            f"timm_{arch}", weights=None, input_shape=size, **without_se
+        )
+        macs = count_macs(timm_layout)
+    return {"timm_arch": arch if network.role == "se" else f"{arch} without SE", "timm_macs": macs}
+
+
 def _interleave_guarded(tasks, settings):
-    """`timing.interleave`, after dropping the tasks whose first call fails."""
-    failed = {}
+    """`timing.interleave`, after dropping the tasks whose first call fails. Returns
+    `(samples, {key: error}, {key: the first call's output})`."""
+    failed, outputs = {}, {}
     for key, task in list(tasks.items()):
         try:
-            task()  # warm-up: compiles, allocates
+            outputs[key] = task()  # warm-up: compiles, allocates
         except Exception as error:
             failed[key] = _one_line(error)
             del tasks[key]
     samples = timing.interleave(tasks, settings.rounds, warmup=0, min_seconds=settings.min_seconds)
-    return samples, failed
+    return samples, failed, outputs
+
+
+GEMM = ("GEMM", "numpy")  # the GEMM's key among the tasks
+
+
+def _gemm_task(threads, errors):
+    try:
+        return machine.gemm_task(threads)
+    except ImportError as error:
+        errors[GEMM] = _one_line(error)
+        return None, None
+
+
+def _differences(rows, built, outputs, batch_size):
+    """Per (network, runtime) of ours: the largest difference of its outputs from Keras' own
+    (eager, float32) on the same batch, absolute and over the output scale (the largest
+    |Keras output|, at least 1): what each runtime's precision costs, measured on this run's
+    batch."""
+    found = {}
+    for network in rows:
+        mine = {
+            key: output
+            for key, output in outputs.items()
+            if key[0] == network.label and key[1] not in runtimes.OTHERS
+        }
+        if not mine:
+            continue
+        x = runtimes.images(network, batch_size)
+        expected = np.asarray(built[network.label](x, training=False), dtype=np.float64)
+        scale = max(1.0, float(np.max(np.abs(expected))))  # as the exports' verification
+        for key, output in mine.items():
+            difference = float(np.max(np.abs(np.asarray(output, np.float64) - expected)))
+            found[key] = {"max_difference": difference, "relative_difference": difference / scale}
+    return found
 
 
 def _measure_training(model, rows, built, settings, results, log):
@@ -239,90 +320,3 @@ def _torch_ready():
     from se_keras.convert import reference
 
     return reference.load_senet_module() is not None
-
-
-def _machine(threads, tf_threads, wait_policy):
-    import importlib.metadata
-
-    versions = {}
-    packages = ("tensorflow", "keras", "ai-edge-litert", "onnxruntime", "tf2onnx", "openvino")
-    for package in (*packages, "torch"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return {
-        "cpu": _cpu_name(),
-        "cores": os.cpu_count(),
-        "threads": threads,
-        "tensorflow_threads": tf_threads,
-        "torch_omp_wait_policy": wait_policy,
-        "int8_dot_product": int8_dot_product(),
-        "instruction_sets": instruction_sets(),
-        "python": platform.python_version(),
-        "versions": versions,
-        "load_average_before": timing.load_average(),
-    }
-
-
-# Instructions that multiply-add four int8 pairs into an int32 lane (x86 VNNI and AMX, ARM
-# dot product and matrix multiply). Without them XNNPACK's int8 kernels widen to int16 first
-# and do about as many multiply-adds per instruction as its float32 ones.
-INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8", "asimddp", "i8mm")
-
-
-# The vector and matrix instructions that decide which precision is fast here (the flag
-# names of /proc/cpuinfo): float32 FMA width, int8 dot products, bfloat16 arithmetic.
-INSTRUCTION_SETS = {
-    "avx2": "AVX2",
-    "avx512f": "AVX-512F",
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "avx512_bf16": "AVX-512 BF16",
-    "amx_bf16": "AMX-BF16",
-    "amx_int8": "AMX-INT8",
-    "asimddp": "ARM dot product",
-    "i8mm": "ARM int8 matrix multiply",
-    "bf16": "ARM BF16",
-}
-
-
-def _cpu_flags(cpuinfo):
-    """The first `flags` (x86) or `Features` (ARM) line of `cpuinfo` as a set; None where it
-    cannot be read."""
-    try:
-        with open(cpuinfo) as file:
-            for line in file:
-                if line.startswith(("flags", "Features")):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return None
-
-
-def int8_dot_product(cpuinfo="/proc/cpuinfo"):
-    """Which of INT8_DOT_PRODUCT the CPU lists in `cpuinfo`; None where it cannot be read."""
-    flags = _cpu_flags(cpuinfo)
-    return None if flags is None else [name for name in INT8_DOT_PRODUCT if name in flags]
-
-
-def instruction_sets(cpuinfo="/proc/cpuinfo"):
-    """The INSTRUCTION_SETS the CPU lists in `cpuinfo`, by their usual names; None where it
-    cannot be read."""
-    flags = _cpu_flags(cpuinfo)
-    return (
-        None
-        if flags is None
-        else [name for flag, name in INSTRUCTION_SETS.items() if flag in flags]
-    )
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
