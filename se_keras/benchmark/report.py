@@ -13,6 +13,10 @@ def _find(entries, **match):
     return [e for e in entries if all(e.get(k) == v for k, v in match.items())]
 
 
+def labels_exist(results, model):
+    return bool(_find(results["networks"], model=model, role="se"))
+
+
 def labels(results, model):
     """(SE label, base label or None) of `model`."""
     rows = _find(results["networks"], model=model)
@@ -172,6 +176,8 @@ def fastest(results, model, batch_size):
     """`[(class, tolerance, runtime, median seconds)]`: per accuracy class, the fastest of our
     runtimes for the SE network whose measured difference from Keras is within it (the
     PyTorch networks run other weights and are not candidates)."""
+    if not labels_exist(results, model):
+        return []
     se, _ = labels(results, model)
     candidates = [
         e
