@@ -81,10 +81,13 @@ def test_bad_runtime_is_one_line_and_exit_1():
         (["se_resnet9"], "'se_resnet9'"),
         (["se_resnet18", "--batch-size", "0"], "batch_size=0"),
         (["se_resnet18", "--image-size", "16"], "at least 32"),
+        (["se_mobilenet", "--runtime", "keras,timm"], "timm has the SE-ResNet"),
+        (["se_resnet18", "--runtime", "torch"], "not for se_resnet18"),
     ],
 )
 def test_bad_options_fail_before_measuring(capsys, argv, message):
-    assert cli.main(["benchmark", *argv, "--runtime", "keras"]) == 1
+    runtime = [] if "--runtime" in argv else ["--runtime", "keras"]
+    assert cli.main(["benchmark", *argv, *runtime]) == 1
     err = capsys.readouterr().err
     assert err.startswith("se-keras benchmark: error:") and message in err
 

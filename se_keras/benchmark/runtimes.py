@@ -34,6 +34,10 @@ RUNTIMES = {
 # Runtimes that run other code than ours (other weights, for the paper's models another
 # layout): timed for comparison, never ranked or compared with our outputs.
 OTHERS = ("torch", "timm")
+UNAVAILABLE = {  # where each of OTHERS exists
+    "torch": "the authors' PyTorch network exists for the six released architectures",
+    "timm": "timm has the SE-ResNet / SE-ResNeXt / SENet-154 layouts",
+}
 DEFAULT_RUNTIMES = ("keras", "xla", "tflite", "onnx", "openvino", "openvino-bf16")
 # The exported file behind a runtime: (format, quantize). Both OpenVINO runtimes run the
 # same float32 IR; the precision is chosen when it is compiled.

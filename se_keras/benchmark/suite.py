@@ -34,6 +34,14 @@ class Settings:
             applications.family_module(model)  # checks the name
         for name in self.runtimes:
             runtimes.parse_runtimes(name)
+        for model in self.models:  # a PyTorch network asked for that does not exist
+            se = networks.networks(model, compare=False)[0]
+            for name in set(self.runtimes) & set(runtimes.OTHERS):
+                if not runtimes.applies(name, se):
+                    raise ValueError(
+                        f"--runtime {name}: {runtimes.UNAVAILABLE[name]}, not for {model}. "
+                        f"Received: --runtime {','.join(self.runtimes)}"
+                    )
         for size in self.batch_sizes:
             check_positive("batch_size", size)
         check_positive("rounds", self.rounds)
