@@ -254,9 +254,10 @@ class View:
     `crop` of the resized shorter side (small images are resized whole).
 
     `torchvision=False` is this pipeline's own geometry (TensorFlow's resize without
-    antialiasing, sides rounded); `True` follows torchvision's `Resize` + `CenterCrop` on
-    PIL images, the way timm and the authors evaluated their weights: antialiased resizing,
-    shorter side `floor(size / crop)` (timm's rule), longer side truncated, centre rounded.
+    antialiasing, sides rounded). `True` is torchvision's `Resize` + `CenterCrop` on PIL
+    images, the way timm and the authors evaluated their weights: shorter side
+    `floor(size / crop)` (timm's rule), longer side truncated, centre rounded, and resized as
+    PIL resizes 8-bit images (antialiased; width, then height, each pass rounded to 0..255).
     """
 
     crop: float = 0.875  # 224 of 256: the ImageNet convention
@@ -272,7 +273,15 @@ class View:
         check_bool("torchvision", self.torchvision)
 
     def resize(self, image, shape):
-        return tf.image.resize(image, shape, method=self.interpolation, antialias=self.torchvision)
+        if not self.torchvision:
+            return tf.image.resize(image, shape, method=self.interpolation)
+        # PIL's two passes (the same kernels as TensorFlow's antialiased resize), each
+        # rounded half up and clipped: bicubic's overshoot at the first pass's edges is gone
+        # before the second.
+        for step in ((tf.shape(image)[0], shape[1]), shape):
+            image = tf.image.resize(image, step, method=self.interpolation, antialias=True)
+            image = tf.clip_by_value(tf.floor(image + 0.5), 0.0, 255.0)
+        return image
 
     def shorter_side(self, size):
         """With `torchvision=True`: the side the shorter one is resized to before the centre
