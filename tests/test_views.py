@@ -84,6 +84,18 @@ def folder(tmp_path_factory):
     return str(root), [images["landscape"], images["portrait"]]
 
 
+def test_folder_images_keep_their_own_size(folder, tmp_path):
+    root, sources = folder
+    images = [image.numpy() for image, _ in pipeline._source(root, "test", None)]
+    assert [image.shape for image in images] == [(260, 300, 3), (300, 260, 3)]
+    np.testing.assert_array_equal(images[1], sources[1])  # PNG: the same pixels
+    for name in ("a", "b"):
+        (tmp_path / "test" / name).mkdir(parents=True)
+    (tmp_path / "test" / "a" / "notes.txt").write_text("no image")
+    with pytest.raises(ValueError, match=r"split 'test' of the folder dataset .* holds no images"):
+        data.make_dataset(str(tmp_path), "test", 32, 2, lambda x: x, False)
+
+
 def _test_split(root, size, view, preprocess=lambda x: x):
     batch = data.make_dataset(
         root, "test", size, 2, preprocess, training=False, deterministic=True, view=view

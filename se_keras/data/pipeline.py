@@ -208,6 +208,11 @@ def _folder_source(root, split):
                 if file_name.lower().endswith(_IMAGE_SUFFIXES):
                     paths.append(os.path.join(folder, file_name))
                     labels.append(label)
+    if not paths:
+        raise ValueError(
+            f"The split {split!r} of the folder dataset {root!r} holds no images "
+            f"({', '.join(_IMAGE_SUFFIXES)})."
+        )
 
     def read(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
