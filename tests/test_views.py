@@ -290,6 +290,17 @@ def test_fine_tuning_from_a_tag_records_its_view_for_predict(
     resolved.claim(out)
     with pytest.raises(ValueError, match=r"differs in: view\)"):
         dataclasses.replace(resolved, view={**resolved.view, "crop": 0.9}).claim(out)
+    # evaluate on the run's model: its size and view.
+    views = []
+    make_dataset = data.make_dataset
+
+    def recording(*args, view, **kwargs):
+        views.append((args[2], view))
+        return make_dataset(*args, view=view, **kwargs)
+
+    monkeypatch.setattr(data, "make_dataset", recording)
+    evaluate("se_resnet18", os.path.join(out, "model.keras"), root, batch_size=2)
+    assert views == [(40, tiny_tag)] * 2  # train and test splits
     # A config.json from before views: the default view, as that run was shown.
     del recorded["view"], recorded["normalization"]
     with open(os.path.join(out, "config.json"), "w") as file:

@@ -385,19 +385,21 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
 
     A registered tag's images are shown as its weights were evaluated: at its test input
     size (unless `image_size` is given), with its crop, interpolation and normalisation; a
-    `model.keras` of `se-keras train` as its run's test split was.
+    `model.keras` of `se-keras train` as its run's test split was (at its size by default).
     """
     from se_keras import applications, data
 
     info = data.dataset_info(dataset, data_dir)
     preprocessing = _tag_preprocessing(model_name, weights)
-    # A model.keras of a run: its test split's view.
+    # A model.keras of a run: its test split's size and view.
     run = (_run_config(weights) if str(weights).endswith(".keras") else None) or {}
     config = TrainConfig(
         model=model_name,
         dataset=dataset,
         batch_size=batch_size,
-        image_size=image_size or (preprocessing or {}).get("input_size", 0),
+        image_size=image_size
+        or run.get("image_size", 0)
+        or (preprocessing or {}).get("input_size", 0),
         data_dir=data_dir,
         view=run.get("view"),
         normalization=run.get("normalization"),
