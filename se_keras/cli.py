@@ -509,7 +509,12 @@ def build_parser():
     evaluate.add_argument("--weights", required=True, help="tag, weights file or model.keras")
     evaluate.add_argument("--dataset", default=defaults.dataset)
     evaluate.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    evaluate.add_argument("--image-size", type=int, default=0)
+    evaluate.add_argument(
+        "--image-size",
+        type=int,
+        default=0,
+        help="input side (default: a tag's test size; else 32 for small images, 224 others)",
+    )
     evaluate.add_argument("--data-dir", default=None)
     evaluate.set_defaults(run=cmd_evaluate)
 

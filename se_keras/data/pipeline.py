@@ -8,12 +8,13 @@ downloaded unless `download=True`.
 import contextlib
 import dataclasses
 import io
+import math
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from se_keras.utils.validation import first_line
+from se_keras.utils.validation import check_bool, check_choice, first_line
 
 DEFAULT_DATASET = "digits"
 SMALL_IMAGE = 64  # up to this side: pad-and-crop augmentation; above: random-resized crop
@@ -191,11 +192,33 @@ def naming_unreadable_images(name):
 
 def _source(name, split, data_dir):
     if os.path.isdir(name):
-        return tf.keras.utils.image_dataset_from_directory(
-            os.path.join(name, split), batch_size=None, shuffle=False, image_size=(256, 256)
-        )
+        return _folder_source(name, split)
     builder = _prepared(name, data_dir, download=False)
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+
+
+def _folder_source(root, split):
+    """(image, label) of `root/split/<class>/<image>`, each image at its own size: a view
+    that keeps the aspect ratio (centre crop, random-resized crop) needs the original."""
+    classes = _folder_classes(root, [split])
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for folder, _, names in sorted(os.walk(os.path.join(root, split, name))):
+            for file_name in sorted(names):
+                if file_name.lower().endswith(_IMAGE_SUFFIXES):
+                    paths.append(os.path.join(folder, file_name))
+                    labels.append(label)
+    if not paths:
+        raise ValueError(
+            f"The split {split!r} of the folder dataset {root!r} holds no images "
+            f"({', '.join(_IMAGE_SUFFIXES)})."
+        )
+
+    def read(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return image, label
+
+    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(read)
 
 
 _NORMALISATION = {
@@ -203,6 +226,8 @@ _NORMALISATION = {
     "torch": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "tf": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # x / 127.5 - 1
 }
+
+MODES = (*_NORMALISATION, "caffe")
 
 
 def normalizer(mode):
@@ -224,14 +249,101 @@ def _as_rgb(image):
     return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
 
 
-def _augment(image, size, small, flip, seed):
+INTERPOLATIONS = ("bilinear", "bicubic")  # those of torchvision's PIL Resize and of load_image
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """How images are resized for a model: `interpolation` for every resize (training's
+    random crops too), and the centre crop of the test split, which keeps the fraction
+    `crop` of the resized shorter side (small images are resized whole).
+
+    `torchvision=False` is this pipeline's own geometry (TensorFlow's resize without
+    antialiasing, sides rounded). `True` is torchvision's `Resize` + `CenterCrop` on PIL
+    images, the way timm and the authors evaluated their weights: shorter side
+    `floor(size / crop)` (timm's rule), longer side truncated, centre rounded, and resized as
+    PIL resizes 8-bit images (antialiased; width, then height, each pass rounded to 0..255;
+    training's random crops: antialiased, in one pass).
+    """
+
+    crop: float = 0.875  # 224 of 256: the ImageNet convention
+    interpolation: str = "bilinear"
+    torchvision: bool = False
+
+    def __post_init__(self):
+        if isinstance(self.crop, bool) or not isinstance(self.crop, (int, float)):
+            raise ValueError(f"`crop` must be a number in (0, 1]. Received: crop={self.crop!r}")
+        if not 0 < self.crop <= 1:
+            raise ValueError(f"`crop` must be in (0, 1]. Received: crop={self.crop!r}")
+        check_choice("interpolation", self.interpolation, INTERPOLATIONS)
+        check_bool("torchvision", self.torchvision)
+
+    def resize(self, image, shape):
+        """Training's resize: the interpolation, antialiased with `torchvision` (one pass,
+        twice as fast as `exact_resize`; random crops need no more)."""
+        return tf.image.resize(image, shape, method=self.interpolation, antialias=self.torchvision)
+
+    def exact_resize(self, image, shape):
+        """The test split's resize; with `torchvision`, PIL's two passes (the kernels of
+        TensorFlow's antialiased resize), each rounded half up and clipped to 0..255 as PIL's
+        8-bit images are: bicubic's overshoot at the first pass's edges is gone before the
+        second."""
+        if not self.torchvision:
+            return self.resize(image, shape)
+        for step in ((tf.shape(image)[0], shape[1]), shape):
+            image = tf.clip_by_value(tf.floor(self.resize(image, step) + 0.5), 0.0, 255.0)
+        return image
+
+    def shorter_side(self, size):
+        """With `torchvision=True`: the side the shorter one is resized to before the centre
+        crop, timm's `floor(size / crop)` (float noise aside: 224 / (224 / 375) is
+        374.99999999999994)."""
+        return math.floor(round(size / self.crop, 6))
+
+    def centre_crop(self, image, size):
+        """The shorter side resized to `size / crop`, then the central `size` x `size`."""
+        if not self.torchvision:
+            sides = tf.cast(tf.shape(image)[:2], tf.float32)
+            scale = (size / self.crop) / tf.reduce_min(sides)
+            image = self.exact_resize(image, tf.cast(tf.round(sides * scale), tf.int32))
+            return tf.image.resize_with_crop_or_pad(image, size, size)
+        shorter = self.shorter_side(size)
+        sides = tf.cast(tf.shape(image)[:2], tf.float64)
+        resized = tf.cast(tf.floor(shorter * sides / tf.reduce_min(sides)), tf.int32)
+        image = self.exact_resize(image, resized)
+        top, left = tf.unstack(tf.cast(tf.round(tf.cast(resized - size, tf.float64) / 2), tf.int32))
+        return tf.image.crop_to_bounding_box(image, top, left, size, size)
+
+
+def tag_view(preprocessing):
+    """The `View` of a weights tag's `WeightsInfo.preprocessing`: its `crop_pct` (or else
+    `input_size / resize`) and interpolation, resized as torchvision does."""
+    crop = preprocessing.get("crop_pct") or preprocessing["input_size"] / preprocessing["resize"]
+    return View(crop, preprocessing["interpolation"], torchvision=True)
+
+
+def tag_mode(preprocessing):
+    """The `normalizer` mode applying a weights tag's mean and std (refused when none does:
+    another normalisation would silently show the weights other inputs)."""
+    mean, std = preprocessing["mean"], preprocessing["std"]
+    for mode, (their_mean, their_std) in _NORMALISATION.items():
+        if np.allclose(mean, their_mean, atol=1e-6) and np.allclose(std, their_std, atol=1e-6):
+            return mode
+    raise ValueError(
+        "No normalizer mode applies this mean and std (modes: "
+        + ", ".join(f"{m} {v[0]} / {v[1]}" for m, v in _NORMALISATION.items())
+        + f"). Received: mean={tuple(mean)}, std={tuple(std)}"
+    )
+
+
+def _augment(image, size, small, flip, seed, view):
     """Random crop (pad-and-crop for small images, random-resized crop otherwise) and flip,
     with stateless random ops keyed by `seed` (a pair per example), so a seeded run is
     reproducible."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
     if small:
         pad = max(size // 8, 1)
-        image = tf.image.resize(image, (size, size))
+        image = view.resize(image, (size, size))
         image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
         image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[0])
     else:
@@ -244,23 +356,18 @@ def _augment(image, size, small, flip, seed):
             area_range=(0.08, 1.0),
             use_image_if_no_bounding_boxes=True,
         )
-        image = tf.image.resize(tf.slice(image, begin, extent), (size, size))
+        image = view.resize(tf.slice(image, begin, extent), (size, size))
     return tf.image.stateless_random_flip_left_right(image, seed=seeds[2]) if flip else image
 
 
-def _evaluate_view(image, size, small):
-    if small:
-        return tf.image.resize(image, (size, size))
-    # Resize the shorter side to size / 0.875 and take the centre (256 -> 224 for ImageNet).
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = (size / 0.875) / tf.reduce_min(shape)
-    image = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32))
-    return tf.image.resize_with_crop_or_pad(image, size, size)
+def _evaluate_view(image, size, small, view):
+    return view.exact_resize(image, (size, size)) if small else view.centre_crop(image, size)
 
 
-def evaluation_images(paths, size, small, preprocess):
+def evaluation_images(paths, size, small, preprocess, view=View()):
     """Image files as the test split is shown to a model: the evaluation view of
-    `make_dataset` (RGB, resized or centre-cropped to `size`), then `preprocess`."""
+    `make_dataset` (RGB, resized or centre-cropped to `size` as `view` says), then
+    `preprocess`."""
     from PIL import Image
 
     views = []
@@ -270,7 +377,7 @@ def evaluation_images(paths, size, small, preprocess):
                 pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
         except (OSError, ValueError) as error:
             raise ValueError(f"Could not read the image {str(path)!r}: {error}") from None
-        views.append(_evaluate_view(tf.constant(pixels), size, small))
+        views.append(_evaluate_view(tf.constant(pixels), size, small, view))
     return preprocess(tf.stack(views)).numpy()
 
 
@@ -285,6 +392,7 @@ def make_dataset(
     data_dir=None,
     deterministic=False,
     drop_remainder=False,
+    view=View(),
 ):
     """Batches of (preprocessed RGB images, integer labels).
 
@@ -297,7 +405,11 @@ def make_dataset(
         training: shuffle and augment (random crop, and flips where they keep the label).
         seed: seed of the shuffle and augmentation; with `deterministic=True` the order and
             the augmentation are reproducible.
+        view: a `View`: the interpolation, and the test split's centre crop (default: 0.875,
+            bilinear; `tag_view` gives a weights tag's own).
     """
+    if not isinstance(view, View):
+        raise ValueError(f"`view` must be a `View`. Received: view={view!r}")
     info = dataset_info(name, data_dir)
     info.check_split(split)
     small = info.small
@@ -311,7 +423,7 @@ def make_dataset(
         keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, keys)).map(
             lambda example, key: (
-                preprocess(_augment(_as_rgb(example[0]), image_size, small, flip, key)),
+                preprocess(_augment(_as_rgb(example[0]), image_size, small, flip, key, view)),
                 example[1],
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -320,7 +432,7 @@ def make_dataset(
     else:
         dataset = dataset.map(
             lambda image, label: (
-                preprocess(_evaluate_view(_as_rgb(image), image_size, small)),
+                preprocess(_evaluate_view(_as_rgb(image), image_size, small, view)),
                 label,
             ),
             num_parallel_calls=tf.data.AUTOTUNE,

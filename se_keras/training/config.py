@@ -36,6 +36,11 @@ class TrainConfig:
     export: str = "tflite"
     data_dir: str = None
     weights: str = None  # a tag or weights file of `model` to fine-tune from (its classifier aside)
+    # How the images are shown: a `se_keras.data.View`'s fields and a `normalizer` mode. A run
+    # fine-tuning from a registered tag records the tag's own; None: the default view and the
+    # family's normalisation.
+    view: dict = None
+    normalization: str = None
 
     def check(self):
         from se_keras import applications
@@ -73,6 +78,7 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("export", self.export, EXPORTS)
+        self._check_view()
         tags = applications.tags(self.model)
         if (
             self.weights is not None
@@ -84,6 +90,20 @@ class TrainConfig:
                 f"or a weights file that exists. Received: weights={self.weights!r}"
             )
         return self
+
+    def _check_view(self):
+        from se_keras import data
+
+        if self.view is not None:
+            try:
+                data.View(**self.view)  # which checks its values
+            except TypeError:
+                raise ValueError(
+                    "`view` must be a dict of `View` fields (crop, interpolation, torchvision). "
+                    f"Received: view={self.view!r}"
+                ) from None
+        if self.normalization is not None:
+            check_choice("normalization", self.normalization, data.pipeline.MODES)
 
     def resolved(self, info):
         """This configuration with its defaults' placeholders (`image_size=0`,

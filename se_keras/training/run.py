@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import json
 import os
@@ -119,11 +120,43 @@ def distribution_strategy(name):
     return tf.distribute.get_strategy()  # the default, single-device strategy
 
 
-def _datasets(config, info):
+def _tag_preprocessing(model_name, weights):
+    """The `WeightsInfo.preprocessing` of `weights` when it is a tag registered for
+    `model_name` (None for a file, a Hub id or keras' base network)."""
+    from se_keras import applications
+
+    registered = applications.tags(model_name) - {applications.BASE_TAG}
+    if isinstance(weights, str) and weights in registered:
+        return applications.get_weights(model_name, weights).preprocessing
+    return None
+
+
+def _with_tag_view(config, preprocessing):
+    """`config` showing images as a weights tag's `preprocessing` says (its crop,
+    interpolation, mean and std), unless it names a view and normalisation itself."""
+    from se_keras import data
+
+    if preprocessing is None or config.view is not None or config.normalization is not None:
+        return config
+    view = data.pipeline.tag_view(preprocessing)
+    mode = data.pipeline.tag_mode(preprocessing)
+    return dataclasses.replace(config, view=dataclasses.asdict(view), normalization=mode)
+
+
+def _shown_as(model_name, view, normalization):
+    """The `View` and the tf.data normaliser of a run's recorded `view` and
+    `normalization` (None: the default view, the family's normalisation)."""
     from se_keras import applications, data
 
+    mode = normalization or applications.family_module(model_name).PREPROCESS_MODE
     # Normalise with TensorFlow ops inside tf.data, whatever the Keras backend.
-    preprocess = data.normalizer(applications.family_module(config.model).PREPROCESS_MODE)
+    return data.View(**(view or {})), data.normalizer(mode)
+
+
+def _datasets(config, info):
+    from se_keras import data
+
+    view, preprocess = _shown_as(config.model, config.view, config.normalization)
     size = config.resolved(info).image_size
     # Workers share out each global batch: they must all produce the batches in one order.
     deterministic = config.strategy == "multiworker"
@@ -142,6 +175,7 @@ def _datasets(config, info):
         data_dir=config.data_dir,
         drop_remainder=True,
         deterministic=deterministic,
+        view=view,
     ).map(one_hot)
     test = data.make_dataset(
         config.dataset,
@@ -152,6 +186,7 @@ def _datasets(config, info):
         training=False,
         data_dir=config.data_dir,
         deterministic=deterministic,
+        view=view,
     ).map(one_hot)
     return train, test, size
 
@@ -236,8 +271,9 @@ def train(config, output_dir, download=False, progress=None):
     info.check_split("train")
     info.check_split("test")
     info.check_batch_size(config.batch_size)
-    # The values used, not the defaults' placeholders, are what config.json records.
-    config = config.resolved(info)
+    # The values used, not the defaults' placeholders, are what config.json records; a tag
+    # to fine-tune from shows its images as its weights saw them.
+    config = _with_tag_view(config.resolved(info), _tag_preprocessing(config.model, config.weights))
     # Only once the run can start: a refused run leaves nothing.
     config.claim(output_dir, write=chief)
     keras.utils.set_random_seed(config.seed)
@@ -345,17 +381,30 @@ def plot_curves(history_csv, path):
 
 
 def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir=None):
-    """Top-1 and top-5 accuracy of `model_name` with `weights` on the test split of `dataset`."""
+    """Top-1 and top-5 accuracy of `model_name` with `weights` on the test split of `dataset`.
+
+    A registered tag's images are shown as its weights were evaluated: at its test input
+    size (unless `image_size` is given), with its crop, interpolation and normalisation; a
+    `model.keras` of `se-keras train` as its run's test split was (at its size by default).
+    """
     from se_keras import applications, data
 
     info = data.dataset_info(dataset, data_dir)
+    preprocessing = _tag_preprocessing(model_name, weights)
+    # A model.keras of a run: its test split's size and view.
+    run = (_run_config(weights) if str(weights).endswith(".keras") else None) or {}
     config = TrainConfig(
         model=model_name,
         dataset=dataset,
         batch_size=batch_size,
-        image_size=image_size,
+        image_size=image_size
+        or run.get("image_size", 0)
+        or (preprocessing or {}).get("input_size", 0),
         data_dir=data_dir,
-    ).check()
+        view=run.get("view"),
+        normalization=run.get("normalization"),
+    )
+    config = _with_tag_view(config, preprocessing).check()
     _, test_data, size = _datasets(config, info)
     if str(weights).endswith(".keras"):
         model = files.load_keras_file(weights)
@@ -382,31 +431,40 @@ def evaluate(model_name, weights, dataset, batch_size=64, image_size=0, data_dir
     return {"top1": float(results["accuracy"]), "top5": float(results["top5"])}
 
 
-def load_run(model_path):
-    """A model written by `train` (`model.keras` or a checkpoint inside its run folder) with
-    what it takes to use it: `(model, class_names, inputs)`, where `inputs(paths)` turns image
-    files into a batch preprocessed as the run's test split was."""
-    from se_keras import applications, data
-
+def _run_config(model_path):
+    """The config.json of the run `model_path` was written by (`model.keras` or a checkpoint
+    inside its output folder), or None outside a run folder."""
     run_dir = os.path.dirname(os.path.abspath(model_path))
     if os.path.basename(run_dir) == os.path.dirname(CHECKPOINT):
         run_dir = os.path.dirname(run_dir)
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):
+        return None
+    with open(config_path) as file:
+        return json.load(file)
+
+
+def load_run(model_path):
+    """A model written by `train` (`model.keras` or a checkpoint inside its run folder) with
+    what it takes to use it: `(model, class_names, inputs)`, where `inputs(paths)` turns image
+    files into a batch preprocessed as the run's test split was."""
+    from se_keras import data
+
+    config = _run_config(model_path)
+    if config is None:
         raise ValueError(
             f"{model_path} is not in the output folder of `se-keras train` (no config.json "
             "beside it), so its classes and preprocessing are unknown. "
             f"Received: weights={model_path!r}"
         )
-    with open(config_path) as file:
-        config = json.load(file)
     model = files.load_keras_file(model_path)
     info = data.dataset_info(config["dataset"], config.get("data_dir"))
     size = model.input.shape[1]
-    preprocess = data.normalizer(applications.family_module(config["model"]).PREPROCESS_MODE)
+    # Older runs' config.json has no view: they were shown the default one.
+    view, preprocess = _shown_as(config["model"], config.get("view"), config.get("normalization"))
     names = info.class_names or tuple(str(i) for i in range(info.num_classes))
 
     def inputs(paths):
-        return data.pipeline.evaluation_images(paths, size, info.small, preprocess)
+        return data.pipeline.evaluation_images(paths, size, info.small, preprocess, view)
 
     return model, names, inputs
