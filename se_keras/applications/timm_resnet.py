@@ -20,7 +20,7 @@ import re
 from keras import layers
 
 from se_keras.applications import _builder, _registry, imagenet_utils
-from se_keras.applications._registry import ModelEntry
+from se_keras.applications._registry import ModelEntry, PublishedMacs
 from se_keras.weights import IMAGENET, hub, weights_info
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # timm's `channels` ("planes") of layer1 .. layer4
@@ -273,11 +273,27 @@ DEFAULT_SIZES = {
 }
 
 
+def _card(tag, gmacs, size):
+    """The "GMACs" of timm's Hugging Face model card `timm/<tag>` ("Model Stats"), given
+    at the size the weights were trained at (`size`)."""
+    return PublishedMacs(round(gmacs * 1e9), size, f"https://huggingface.co/timm/{tag}")
+
+
+# The model cards where the figure was found (README "Model Stats"); no figure is recorded
+# for the others.
+CARD_MACS = {
+    "timm_seresnet50": _card("seresnet50.a2_in1k", 4.1, 224),
+    "timm_seresnext101d_32x8d": _card("seresnext101d_32x8d.ah_in1k", 16.7, 224),
+    "timm_seresnextaa201d_32x8d": _card("seresnextaa201d_32x8d.sw_in12k_ft_in1k_384", 101.1, 384),
+}
+
+
 def _entry(name, function, params, macs):
     spec = SPECS[name]
     features = STAGE_WIDTHS[-1] * spec.expansion
+    size = DEFAULT_SIZES.get(name, 224)
     return ModelEntry(
-        name, function, spec, DEFAULT_SIZES.get(name, 224), 32, features, params, macs
+        name, function, spec, size, 32, features, params, macs, published_macs=CARD_MACS.get(name)
     )
 
 
