@@ -1,4 +1,5 @@
-"""Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py)."""
+"""Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py) and
+timm 1.0.31 (tests/timm_reference.py)."""
 
 import atexit
 import os
@@ -16,6 +17,7 @@ atexit.register(shutil.rmtree, os.environ["TFDS_DATA_DIR"], True)
 import pytest  # noqa: E402
 
 from se_keras.convert import reference  # noqa: E402
+from tests.timm_reference import load_timm  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,4 +27,12 @@ def senet():
         raise RuntimeError(
             "The reference needs torch and `pip install --no-deps pretrainedmodels`."
         )
+    return module
+
+
+@pytest.fixture(scope="session")
+def timm():
+    module = load_timm()
+    if module is None:
+        raise RuntimeError("The reference needs torch and `pip install --no-deps timm==1.0.31`.")
     return module

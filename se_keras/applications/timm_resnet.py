@@ -41,6 +41,7 @@ class TimmResNetSpec:
     aa: bool = False  # anti-aliasing: stride-2 3x3 at stride 1 + 2x2 average pool
     down_kernel_size: int = 1  # kernel of strided convolution shortcuts
     block_reduce_first: int = 1  # first 1x1 (or 3x3) is 1/this of the 3x3 width
+    channels: tuple = STAGE_WIDTHS  # timm's `channels`: the planes of conv2_x .. conv5_x
 
     def __post_init__(self):
         if self.stem not in STEM_KINDS:
@@ -164,7 +165,7 @@ def body(inputs, spec, args):
     x = stem(inputs, spec)
     if spec.aa:
         _check_anti_aliased_size(inputs, x)
-    for stage, (blocks, planes) in enumerate(zip(spec.blocks, STAGE_WIDTHS), start=2):
+    for stage, (blocks, planes) in enumerate(zip(spec.blocks, spec.channels), start=2):
         for block in range(1, blocks + 1):
             stride = 2 if stage > 2 and block == 1 else 1
             x = residual_unit(x, spec, planes, stride, args.se, f"conv{stage}_block{block}")
@@ -290,7 +291,7 @@ CARD_MACS = {
 
 def _entry(name, function, params, macs):
     spec = SPECS[name]
-    features = STAGE_WIDTHS[-1] * spec.expansion
+    features = spec.channels[-1] * spec.expansion
     size = DEFAULT_SIZES.get(name, 224)
     return ModelEntry(
         name, function, spec, size, 32, features, params, macs, published_macs=CARD_MACS.get(name)
