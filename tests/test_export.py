@@ -142,7 +142,7 @@ def test_timm_average_pool_networks_export_and_verify(name, size, tmp_path):
 
 
 # TFLite in the slow tier (4 GB of memory); ONNX needs more than this 23 GB machine had free
-# (tf2onnx: 5.8 GB for SE-ResNeXt-50's 110 MB, so some 17 GB for these 374 MB), so it runs
+# (tf2onnx: 5.8 GB for SE-ResNeXt-50's 110 MB; by that, some 17 GB for these 374 MB), so it runs
 # with the exhaustive tier.
 @pytest.mark.parametrize(
     "format",

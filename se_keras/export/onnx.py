@@ -158,8 +158,8 @@ def optimizers_in_place():
 
     By default tf2onnx deep-copies the whole graph, weights included, before each of its
     optimizers, to fall back on the copy when one fails; the copies took SE-ResNeXt-50's
-    conversion from 5.8 to 8.1 GB (a 110 MB file) and ran SE-ResNeXt-AA-101-D's out of
-    memory. In place, an optimizer that fails fails the export instead of being skipped.
+    conversion (a 110 MB file) from 5.8 to 8.1 GB of memory. In place, an optimizer that
+    fails fails the export instead of being skipped.
     """
     name = "TF2ONNX_CATCH_ERRORS"  # tf2onnx.constants.ENV_TF2ONNX_CATCH_ERRORS
     before = os.environ.get(name)
