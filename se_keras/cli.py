@@ -16,14 +16,24 @@ def _model_table(names):
     from se_keras import applications
     from se_keras.utils.flops import format_macs
 
-    rows = [("model", "input", "parameters", "multiply-adds", "paper", "weights")]
+    header = ("model", "input", "parameters", "multiply-adds", "paper", "timm card", "weights")
+    rows = [header]
     for name in names:
         entry = applications.entry(name)
         tags = ", ".join(sorted(applications.tags(name))) or "-"
         size = f"{entry.default_size}x{entry.default_size}"
         params = f"{entry.params / 1e6:.2f}M"
-        rows.append((name, size, params, format_macs(entry.macs), entry.paper_macs, tags))
+        macs = format_macs(entry.macs)
+        rows.append((name, size, params, macs, entry.paper_macs, _card_macs(entry), tags))
     return rows
+
+
+def _card_macs(entry):
+    """timm's model-card figure, as the card gives it (GMACs to 0.1) and at its input side."""
+    card = entry.published_macs
+    if card is None:
+        return "-"
+    return f"{card.macs / 1e9:.1f}G at {card.size}x{card.size}"
 
 
 def _print_table(rows):

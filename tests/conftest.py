@@ -1,4 +1,5 @@
-"""Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py) and timm."""
+"""Shared fixtures: the authors' PyTorch reference (pretrainedmodels/models/senet.py) and
+timm 1.0.31 (tests/timm_reference.py)."""
 
 import atexit
 import os
@@ -16,6 +17,7 @@ atexit.register(shutil.rmtree, os.environ["TFDS_DATA_DIR"], True)
 import pytest  # noqa: E402
 
 from se_keras.convert import reference  # noqa: E402
+from tests.timm_reference import load_timm  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +32,6 @@ def senet():
 
 @pytest.fixture(scope="session")
 def timm():
-    """timm itself (`se_keras.utils.timm_import`: importable without torchvision)."""
-    from se_keras.utils.timm_import import load_timm
-
     module = load_timm()
     if module is None:
         raise RuntimeError("The reference needs torch and `pip install --no-deps timm==1.0.31`.")

@@ -27,7 +27,15 @@ def test_list_prints_the_model_table(capsys):
     assert cli.main(["list", "se_resnet18", "se_resnet50"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["model", "input", "parameters"]
-    assert lines[3].split() == ["se_resnet50", "224x224", "28.09M", "3.87G", "3.87G", "imagenet"]
+    assert lines[3].split() == [
+        "se_resnet50",
+        "224x224",
+        "28.09M",
+        "3.87G",
+        "3.87G",
+        "-",
+        "imagenet",
+    ]
 
 
 def test_bad_model_name_is_one_line_and_exit_1():

@@ -12,7 +12,9 @@ import pytest
 
 from se_keras import applications, cli, export
 from se_keras.benchmark.realistic import digits_model as train_digits_model
+from se_keras.benchmark.realistic import randomize_batch_norm
 from se_keras.benchmark.realistic import realistic_model as small_model
+from tests import timm_small
 from tests.helpers import (
     RUNNERS,
     SUFFIX,
@@ -119,6 +121,47 @@ def check_onnx_graph(path, model):
 )
 def test_every_family_exports_and_verifies(name, tmp_path):
     check_every_format(small_model(name, SMALL[name]), str(tmp_path))
+
+
+# timm's average pools, narrowed (tests/timm_small.py): anti-aliasing and avg-down shortcuts
+# in the default tier (10 s here), the ceil-mode shortcut pools at odd sides (72) slow.
+@pytest.mark.parametrize(
+    "name, size",
+    [("timm_small_aa_d", 64), pytest.param("timm_small_d", 72, marks=pytest.mark.slow)],
+)
+def test_timm_average_pool_networks_export_and_verify(name, size, tmp_path):
+    model = timm_small.build(
+        name, input_shape=(size, size, 3), classes=10, classifier_activation=None
+    )
+    randomize_batch_norm(model, seed=0)
+    check_every_format(model, str(tmp_path))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    x = images(model, n=2)
+    assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# TFLite in the slow tier (4 GB of memory); ONNX needs more than this 23 GB machine had free
+# (tf2onnx: 5.8 GB for SE-ResNeXt-50's 110 MB; by that, some 17 GB for these 374 MB), so it runs
+# with the exhaustive tier.
+@pytest.mark.parametrize(
+    "format",
+    [
+        pytest.param("onnx", marks=pytest.mark.exhaustive),
+        pytest.param("tflite", marks=pytest.mark.slow),
+    ],
+)
+def test_full_size_anti_aliased_timm_model_exports(format, tmp_path):
+    """SE-ResNeXt-AA-101-D at its 288 x 288: every part timm's family adds, at full size."""
+    model = small_model("timm_seresnextaa101d_32x8d", classes=1000)
+    x = images(model, n=2)
+    expected = model.predict(x, verbose=0)
+    path = str(tmp_path / f"model{SUFFIX[format]}")
+    report = export.export_model(model, path, format)  # verifies it against Keras
+    difference = np.abs(RUNNERS[format](path, x) - expected).max()
+    scale = np.abs(expected).max()
+    print(f"{model.name} {format}: max |difference| {difference:.2e}, logit scale {scale:.2e}")
+    assert difference <= FLOAT_TOLERANCE * scale and report.path == path
 
 
 # At full size, in the slow tier: one model of each block type (bottleneck, grouped bottleneck,

@@ -7,9 +7,7 @@ statistics (`tests.timm_reference.randomize`); its state dict goes through the p
 Ours (float32) is measured against timm's exact (float64) result.
 """
 
-import dataclasses
 import functools
-import inspect
 import types
 
 import keras
@@ -19,17 +17,10 @@ import pytest
 import se_keras
 from se_keras.applications import timm_resnet
 from se_keras.layers import SqueezeExcite, bottleneck_width
-from tests.timm_reference import load_timm, randomize, run
+from tests import timm_small
+from tests.timm_reference import randomize, run
 
 TOLERANCE = 1e-4  # of the outputs' scale
-
-
-@pytest.fixture(scope="module")
-def timm():
-    module = load_timm()
-    if module is None:
-        raise RuntimeError("The reference needs torch and `pip install --no-deps timm==1.0.31`.")
-    return module
 
 
 def _save(torch_model, path):
@@ -108,57 +99,42 @@ def test_parity_default_tier(timm, arch, size, suffix, non_square, tmp_path):
     _timm_parity(timm, arch, tmp_path, size, suffix, non_square)
 
 
-# timm keyword arguments -> our spec, for networks of one unit per stage.
+# Networks of one unit per stage: timm's layouts at full width (with the registered model of
+# the same layout), and the narrow ones the export and backend tests use.
 SMALL = {
     "aa_d": (
-        dict(
-            cardinality=32,
-            base_width=4,
-            stem_width=32,
-            stem_type="deep",
-            avg_down=True,
-        ),
         timm_resnet.TimmResNetSpec(
             (1, 1, 1, 1), cardinality=32, base_width=4, stem="deep", stem_width=32,
             avg_down=True, aa=True,
         ),
+        "timm_seresnextaa101d_32x8d",
     ),
     "senet154": (
-        dict(
-            cardinality=64, base_width=4, stem_type="deep", down_kernel_size=3,
-            block_reduce_first=2,
-        ),
         timm_resnet.TimmResNetSpec(
             (1, 1, 1, 1), cardinality=64, base_width=4, stem="deep", down_kernel_size=3,
             block_reduce_first=2,
         ),
+        "timm_senet154",
     ),
+    **timm_small.SMALL,
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", sorted(SMALL))
 def test_parity_small_variants(timm, kind, tmp_path):
     from timm.models.resnet import Bottleneck, ResNet
-    from torch import nn
 
-    timm_args, spec = SMALL[kind]
-    if spec.aa:
-        timm_args = dict(timm_args, aa_layer=nn.AvgPool2d)
-    ref = ResNet(Bottleneck, (1, 1, 1, 1), block_args=dict(attn_layer="se"), **timm_args)
+    spec, layout = SMALL[kind]
+    timm_args = timm_small.timm_arguments(spec)
+    ref = ResNet(Bottleneck, spec.blocks, block_args=dict(attn_layer="se"), **timm_args)
     ref = randomize(ref, seed=5, size=64)
     path = _save(ref, tmp_path / "small.pth")
-    # A spec outside the registry, built by the family's build function under a registered
-    # name of the same layout (the name only decides which tags `weights=` may take).
-    model_name = "timm_seresnextaa101d_32x8d" if spec.aa else "timm_senet154"
-    entry = dataclasses.replace(se_keras.applications.entry(model_name), spec=spec)
-    signature = inspect.signature(se_keras.applications.builder(model_name))
-
-    def builder(**arguments):
-        bound = signature.bind(**{"name": "small", "weights": None, **arguments})
-        bound.apply_defaults()
-        return timm_resnet.FAMILY.build(entry, types.SimpleNamespace(**bound.arguments))
-
-    model = _parity(builder, ref, path, 64, 96)
+    # A spec outside the registry, built by the family's build function.
+    builder = functools.partial(timm_small.build_spec, spec, layout, name="small")
+    # Without anti-aliasing, 72 x 88 reaches odd sides (9 x 11 at conv4's input): the
+    # shortcut pools' ceil mode; anti-aliased networks need sides that are multiples of 32.
+    rows, cols = (64, 96) if spec.aa else (72, 88)
+    model = _parity(builder, ref, path, rows, cols)
     assert _trainable(model) == sum(p.numel() for p in ref.parameters())
 
 

@@ -18,6 +18,16 @@ BASE_TAG = "imagenet_base"  # the keras.applications base network's ImageNet wei
 
 
 @dataclasses.dataclass(frozen=True)
+class PublishedMacs:
+    """Multiply-adds another project publishes for the same network (timm's model cards),
+    at the input side it gives them for; `se-keras list` shows them beside ours."""
+
+    macs: int  # as published, e.g. 4_100_000_000 for "GMACs: 4.1"
+    size: int  # the input side they are given at
+    source: str  # where they are published
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelEntry:
     name: str  # registry name, e.g. "se_resnet50"
     function: str  # its public builder in the family module, e.g. "SEResNet50"
@@ -28,6 +38,7 @@ class ModelEntry:
     params: int  # trainable parameters of the default model (recorded; checked by a test)
     macs: int  # multiply-adds at the default size (recorded; checked by a test)
     paper_macs: str = "-"  # the paper's figure, where it gives one
+    published_macs: PublishedMacs = None  # timm's model card figure, where one was found
     imagenet_base: bool = False  # whether `weights="imagenet_base"` applies
     searched: bool = False  # a candidate of `se_keras.tuning` (builds at 32x32, not too heavy)
 

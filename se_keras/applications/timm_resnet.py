@@ -20,7 +20,7 @@ import re
 from keras import layers
 
 from se_keras.applications import _builder, _registry, imagenet_utils
-from se_keras.applications._registry import ModelEntry
+from se_keras.applications._registry import ModelEntry, PublishedMacs
 from se_keras.weights import IMAGENET, hub, weights_info
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # timm's `channels` ("planes") of layer1 .. layer4
@@ -41,6 +41,7 @@ class TimmResNetSpec:
     aa: bool = False  # anti-aliasing: stride-2 3x3 at stride 1 + 2x2 average pool
     down_kernel_size: int = 1  # kernel of strided convolution shortcuts
     block_reduce_first: int = 1  # first 1x1 (or 3x3) is 1/this of the 3x3 width
+    channels: tuple = STAGE_WIDTHS  # timm's `channels`: the planes of conv2_x .. conv5_x
 
     def __post_init__(self):
         if self.stem not in STEM_KINDS:
@@ -164,7 +165,7 @@ def body(inputs, spec, args):
     x = stem(inputs, spec)
     if spec.aa:
         _check_anti_aliased_size(inputs, x)
-    for stage, (blocks, planes) in enumerate(zip(spec.blocks, STAGE_WIDTHS), start=2):
+    for stage, (blocks, planes) in enumerate(zip(spec.blocks, spec.channels), start=2):
         for block in range(1, blocks + 1):
             stride = 2 if stage > 2 and block == 1 else 1
             x = residual_unit(x, spec, planes, stride, args.se, f"conv{stage}_block{block}")
@@ -273,11 +274,27 @@ DEFAULT_SIZES = {
 }
 
 
+def _card(tag, gmacs, size):
+    """The "GMACs" of timm's Hugging Face model card `timm/<tag>` ("Model Stats"), given
+    at the size the weights were trained at (`size`)."""
+    return PublishedMacs(round(gmacs * 1e9), size, f"https://huggingface.co/timm/{tag}")
+
+
+# The model cards where the figure was found (README "Model Stats"); no figure is recorded
+# for the others.
+CARD_MACS = {
+    "timm_seresnet50": _card("seresnet50.a2_in1k", 4.1, 224),
+    "timm_seresnext101d_32x8d": _card("seresnext101d_32x8d.ah_in1k", 16.7, 224),
+    "timm_seresnextaa201d_32x8d": _card("seresnextaa201d_32x8d.sw_in12k_ft_in1k_384", 101.1, 384),
+}
+
+
 def _entry(name, function, params, macs):
     spec = SPECS[name]
-    features = STAGE_WIDTHS[-1] * spec.expansion
+    features = spec.channels[-1] * spec.expansion
+    size = DEFAULT_SIZES.get(name, 224)
     return ModelEntry(
-        name, function, spec, DEFAULT_SIZES.get(name, 224), 32, features, params, macs
+        name, function, spec, size, 32, features, params, macs, published_macs=CARD_MACS.get(name)
     )
 
 
