@@ -1,12 +1,12 @@
 """ONNX through tf2onnx, with a dynamic batch axis, plain grouped `Conv` nodes and the SE
 scales in the convolutions' NCHW layout; optionally quantized to int8 by onnxruntime."""
 
-import contextlib
 import os
 import warnings
 
 import numpy as np
 
+from se_keras.export import tracing
 from se_keras.export._common import calibration_examples, input_spec
 from se_keras.utils import files
 
@@ -108,10 +108,10 @@ def direct_grouped_convolutions(model):
 
     grouped = [
         layer
-        for layer in _all_layers(model)
+        for layer in tracing.all_layers(model)
         if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1
     ]
-    return _shadowed(grouped, "convolution_op", direct)
+    return tracing.shadowed(grouped, "convolution_op", direct)
 
 
 def nchw_channel_scales(model):
@@ -139,32 +139,12 @@ def nchw_channel_scales(model):
 
     layers = [
         layer
-        for layer in _all_layers(model)
+        for layer in tracing.all_layers(model)
         if isinstance(layer, SqueezeExcite)
         and layer.data_format == "channels_last"
         and layer.pooling is not None
     ]
-    return _shadowed(layers, "call", nchw)
-
-
-@contextlib.contextmanager
-def _shadowed(layers, method, replacement):
-    """Within the block each layer's `method` is `replacement(layer)`: an instance attribute
-    shadows the class's method, and deleting it restores that."""
-    for layer in layers:
-        setattr(layer, method, replacement(layer))
-    try:
-        yield
-    finally:
-        for layer in layers:
-            delattr(layer, method)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
+    return tracing.shadowed(layers, "call", nchw)
 
 
 def load(path, num_threads=None):
