@@ -61,12 +61,13 @@ def test_rewrite_computes_the_layers_own_result_and_is_undone(se_options):
     [
         {"between": keras.layers.Activation("relu")},  # SE after a ReLU (SE-ResNet-18/34)
         {"se_options": {"pooling": "max"}},  # the mean commutes with the affine maps; max not
+        {"se_options": {"dtype": "mixed_float16"}},  # float16 gate, float32 BatchNorm moments
         {"expand": keras.layers.Conv2D(16, 3, padding="same")},
         {"expand": keras.layers.Conv2D(16, 1, strides=2)},
         {"expand": keras.layers.Conv2D(16, 1, activation="relu")},
         {"expand": keras.layers.Conv2D(16, 1, groups=4)},
     ],
-    ids=["after_relu", "max_squeeze", "3x3", "strided", "activation", "grouped"],
+    ids=["after_relu", "max_squeeze", "float16", "3x3", "strided", "activation", "grouped"],
 )
 def test_rewrite_applies_only_where_the_mean_passes_through_exactly(case):
     model = bottleneck(**case)
@@ -99,4 +100,20 @@ def test_openvino_export_squeezes_the_expand_input_and_verifies(tmp_path):
     # SE's mean reads the 4-channel input of the expansion, not its 16-channel output (the
     # other ReduceMean is the head's global average pool).
     assert sorted(squeezed_widths(path)) == [4, 16]
+    assert not rewritten(model)
+
+
+def test_onnx_export_squeezes_the_expand_input_and_verifies(tmp_path):
+    import onnx
+
+    from se_keras import export
+
+    model = bottleneck()
+    path = str(tmp_path / "unit.onnx")
+    report = export.export_model(model, path, "onnx", verification_data=images())
+    assert report.max_difference <= 1e-4 * report.output_scale
+    graph = onnx.shape_inference.infer_shapes(onnx.load(path)).graph
+    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in graph.value_info}
+    pooled = [channels[n.input[0]] for n in graph.node if n.op_type == "GlobalAveragePool"]
+    assert sorted(pooled) == [4, 16]  # SE's squeeze (NCHW), then the head's pool
     assert not rewritten(model)

@@ -11,9 +11,18 @@ from se_keras.export._common import calibration_examples, input_spec
 from se_keras.utils import files
 
 
-def convert(model, path, opset, batch_size=None, quantize=None, calibration=None):
+def convert(
+    model,
+    path,
+    opset,
+    batch_size=None,
+    quantize=None,
+    calibration=None,
+    rewrites=tracing.SE_REWRITES,
+):
     """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check);
-    `quantize="int8"`: then quantized statically on the `calibration` batches."""
+    `quantize="int8"`: then quantized statically on the `calibration` batches. `rewrites`:
+    the equal rewrites of SE (`tracing`'s) traced besides the two tf2onnx needs."""
     try:
         import onnx
         import tf2onnx
@@ -26,7 +35,12 @@ def convert(model, path, opset, batch_size=None, quantize=None, calibration=None
             f"`opset` must be an integer from 13 to 18 (tf2onnx {tf2onnx.__version__}"
             f"). Received: opset={opset!r}"
         )
-    with direct_grouped_convolutions(model), nchw_channel_scales(model), warnings.catch_warnings():
+    with (
+        direct_grouped_convolutions(model),
+        nchw_channel_scales(model),
+        tracing.applied(rewrites, model),
+        warnings.catch_warnings(),
+    ):
         # Keras' numpy-2 shim for tf2onnx probes the removed `np.object` (FutureWarning).
         warnings.simplefilter("ignore", FutureWarning)
         model.export(

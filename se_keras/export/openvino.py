@@ -30,9 +30,6 @@ COMPANION_SUFFIXES = (".bin",)  # written beside the .xml, moved into place with
 DEVICE = "CPU"
 _PRECISION_KEY = ["runtime_options", "INFERENCE_PRECISION_HINT"]
 _PLUMBING = {"Parameter", "Result", "Constant"}
-# SE-ResNet's squeeze reads its bottleneck's expansion input: 5-7% faster in OpenVINO, f32
-# and bf16 (benchmarks/se_expressions.py, docs/se_expressions.md).
-REWRITES = (tracing.pooled_expand_inputs,)
 
 
 def _openvino():
@@ -76,7 +73,7 @@ def check_precision(precision):
         )
 
 
-def convert(model, path, precision="f32", batch_size=None, rewrites=REWRITES):
+def convert(model, path, precision="f32", batch_size=None, rewrites=tracing.SE_REWRITES):
     """Write `model` as an OpenVINO IR at `path` (`.xml`, and its `.bin` beside it), recording
     `precision` as the one to run it at. `rewrites`: the equal rewrites of the trace
     (`tracing`'s context managers, each called with the model) applied while tracing."""
@@ -86,10 +83,7 @@ def convert(model, path, precision="f32", batch_size=None, rewrites=REWRITES):
     # float32 weights: `compress_to_fp16=False`, where OpenVINO's default halves them).
     with files.staging_folder(os.path.dirname(os.path.abspath(path))) as staging:
         traced = os.path.join(staging, "keras.xml")
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(_telemetry_declined())
-            for rewrite in rewrites:
-                stack.enter_context(rewrite(model))
+        with _telemetry_declined(), tracing.applied(rewrites, model):
             model.export(
                 traced,
                 format="openvino",

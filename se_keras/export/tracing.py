@@ -92,9 +92,21 @@ def pooled_expand_inputs(model):
         yield
 
 
+# The rewrites both exporters apply by default (benchmarks/se_expressions.py measures each).
+SE_REWRITES = (pooled_expand_inputs,)
+
+
+def applied(rewrites, model):
+    """One context manager entering each of `rewrites` (called with `model`)."""
+    stack = contextlib.ExitStack()
+    for rewrite in rewrites:
+        stack.enter_context(rewrite(model))
+    return stack
+
+
 def _expand_pairs(model):
-    """(SE layer, its 1x1 convolution, the BatchNorm between them) for every channels_last
-    average-squeeze SE layer fed by BatchNorm(Conv2D 1x1) with no activation in between."""
+    """(SE layer, its 1x1 convolution, the BatchNorm between them) for every float32
+    channels_last average-squeeze SE layer fed by BatchNorm(Conv2D 1x1), nothing between."""
     producers = {}
     for layer in all_layers(model):
         if not isinstance(layer, keras.layers.InputLayer):
@@ -105,6 +117,8 @@ def _expand_pairs(model):
             and layer.data_format == "channels_last"
             and layer.pooling == "avg"
             and len(layer.input.shape) == 4
+            # (mixed precision would mix float16 activations with float32 BatchNorm moments)
+            and layer.compute_dtype == "float32"
         ):
             continue
         norm = producers.get(id(layer.input))
