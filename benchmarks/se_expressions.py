@@ -412,13 +412,15 @@ unchanged; `export_model` traces it this way for OpenVINO and ONNX
 (`se_keras/export/tracing.py`, `pooled_expand_inputs`) and verifies the file against Keras
 as before.
 
-It makes the SE file faster in OpenVINO in f32 and bf16 (both halves of the rounds agree,
-and so did an earlier run), but SE / base stays at about 1.10 (f32) and above it (bf16):
-the Multiply (the scale, Add and ReLU reading and writing whole feature maps) remains, as
-do the full-resolution 3x3 convolutions of the stages' last blocks. The gate broadcast in an
+It makes the SE file 5-10% faster in OpenVINO, f32 and bf16 (both halves of the rounds
+agree, as in two earlier runs under heavier load), but SE / base stays above 1.10 there
+(1.11-1.13 in f32, 1.14-1.18 in bf16 over the three runs): the Multiply (the scale, Add and
+ReLU reading and writing whole feature maps) remains, as do the full-resolution 3x3
+convolutions of the stages' last blocks. The gate broadcast in an
 NCHW trace, `(N,C,1,1)`, and converting our ONNX file (tf2onnx) instead of Keras' trace change
 nothing measurable: OpenVINO builds the same graph from them. In onnxruntime the rewrite
-gains less (3-6% across runs) and leaves the reorders (below).
+gains 3-8% (three runs) and leaves the reorders (below), which no expression of the gate
+avoids there.
 
 ## SE / base per exported expression
 

@@ -1,6 +1,7 @@
-"""Equal rewrites of SE that only the export trace sees: within the context managers some
-layers' `call` is replaced (an instance attribute shadowing the class's method), and the
-layer's own `call` is back afterwards, so the Keras model computes as before."""
+"""Equal rewrites that only the export trace sees: within the context managers a method of
+some layers (`call`, `excitation`, `convolution_op`) is replaced by an instance attribute
+shadowing the class's method, and the class's is back afterwards, so the Keras model
+computes as before."""
 
 import contextlib
 
