@@ -7,13 +7,23 @@ import warnings
 
 import numpy as np
 
+from se_keras.export import tracing
 from se_keras.export._common import calibration_examples, input_spec
 from se_keras.utils import files
 
 
-def convert(model, path, opset, batch_size=None, quantize=None, calibration=None):
+def convert(
+    model,
+    path,
+    opset,
+    batch_size=None,
+    quantize=None,
+    calibration=None,
+    rewrites=tracing.SE_REWRITES,
+):
     """Write `model` as ONNX at `path` and check the file (`onnx.checker`, full check);
-    `quantize="int8"`: then quantized statically on the `calibration` batches."""
+    `quantize="int8"`: then quantized statically on the `calibration` batches. `rewrites`:
+    the equal rewrites of SE (`tracing`'s) traced besides the two tf2onnx needs."""
     try:
         import onnx
         import tf2onnx
@@ -30,6 +40,7 @@ def convert(model, path, opset, batch_size=None, quantize=None, calibration=None
         direct_grouped_convolutions(model),
         nchw_channel_scales(model),
         optimizers_in_place(),
+        tracing.applied(rewrites, model),
         warnings.catch_warnings(),
     ):
         # Keras' numpy-2 shim for tf2onnx probes the removed `np.object` (FutureWarning).
@@ -113,10 +124,10 @@ def direct_grouped_convolutions(model):
 
     grouped = [
         layer
-        for layer in _all_layers(model)
+        for layer in tracing.all_layers(model)
         if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1
     ]
-    return _shadowed(grouped, "convolution_op", direct)
+    return tracing.shadowed(grouped, "convolution_op", direct)
 
 
 def nchw_channel_scales(model):
@@ -144,12 +155,13 @@ def nchw_channel_scales(model):
 
     layers = [
         layer
-        for layer in _all_layers(model)
+        for layer in tracing.all_layers(model)
         if isinstance(layer, SqueezeExcite)
         and layer.data_format == "channels_last"
         and layer.pooling is not None
     ]
-    return _shadowed(layers, "call", nchw)
+    return tracing.shadowed(layers, "call", nchw)
+
 
 
 @contextlib.contextmanager
@@ -171,26 +183,6 @@ def optimizers_in_place():
             del os.environ[name]
         else:
             os.environ[name] = before
-
-
-@contextlib.contextmanager
-def _shadowed(layers, method, replacement):
-    """Within the block each layer's `method` is `replacement(layer)`: an instance attribute
-    shadows the class's method, and deleting it restores that."""
-    for layer in layers:
-        setattr(layer, method, replacement(layer))
-    try:
-        yield
-    finally:
-        for layer in layers:
-            delattr(layer, method)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
 
 
 def load(path, num_threads=None):

@@ -4,7 +4,9 @@ run by the OpenVINO runtime on the CPU in float32 or bfloat16.
 Keras' `model.export(format="openvino")` serves on the TensorFlow backend: it hands a traced
 `tf.function` to `openvino.convert_model`, whose TensorFlow frontend reads Keras' grouped
 convolutions as one `GroupConvolution` each (the nested jit-compiled call that defeats
-tf2onnx is inlined), with a dynamic batch axis.
+tf2onnx is inlined), with a dynamic batch axis. Where SE follows a 1x1 convolution and
+BatchNorm (SE-ResNet's bottlenecks), the traced squeeze averages that convolution's input
+instead of its output (`tracing.pooled_expand_inputs`: equal, and cheaper in OpenVINO).
 
 The precision the file was verified at is recorded in it (`rt_info`, under
 `runtime_options`), but OpenVINO 2026.4 does not apply that entry itself, and on a CPU with
@@ -19,6 +21,7 @@ import os
 
 import numpy as np
 
+from se_keras.export import tracing
 from se_keras.export._common import input_spec
 from se_keras.utils import files
 
@@ -70,16 +73,17 @@ def check_precision(precision):
         )
 
 
-def convert(model, path, precision="f32", batch_size=None):
+def convert(model, path, precision="f32", batch_size=None, rewrites=tracing.SE_REWRITES):
     """Write `model` as an OpenVINO IR at `path` (`.xml`, and its `.bin` beside it), recording
-    `precision` as the one to run it at."""
+    `precision` as the one to run it at. `rewrites`: the equal rewrites of the trace
+    (`tracing`'s context managers, each called with the model) applied while tracing."""
     ov = _openvino()
     check(path, precision)
     # Keras writes its IR without our entry; the final files are saved again with it (same
     # float32 weights: `compress_to_fp16=False`, where OpenVINO's default halves them).
     with files.staging_folder(os.path.dirname(os.path.abspath(path))) as staging:
         traced = os.path.join(staging, "keras.xml")
-        with _telemetry_declined():
+        with _telemetry_declined(), tracing.applied(rewrites, model):
             model.export(
                 traced,
                 format="openvino",

@@ -175,7 +175,12 @@ class SqueezeExcite(keras.layers.Layer):
         h = ops.matmul(z, self.reduce_kernel)
         if self.use_bias:
             h = h + self.reduce_bias
-        s = ops.matmul(self.activation(h), self.expand_kernel)
+        return self.excite(h)
+
+    def excite(self, hidden):
+        """gate(W2 act(hidden) + b2): the gate from the bottleneck's pre-activation
+        `hidden = W1 z + b1` (the export's rewrites compute that one their own way)."""
+        s = ops.matmul(self.activation(hidden), self.expand_kernel)
         if self.use_bias:
             s = s + self.expand_bias
         return _GATES[self.gate](s)
