@@ -163,7 +163,6 @@ def nchw_channel_scales(model):
     return tracing.shadowed(layers, "call", nchw)
 
 
-
 @contextlib.contextmanager
 def optimizers_in_place():
     """While converting: tf2onnx's graph optimizers work on the graph itself.
