@@ -401,7 +401,9 @@ def test_both_openvino_runtimes_share_one_ir_and_its_weights(tmp_path, monkeypat
 
     monkeypatch.setattr(isolated, "export", fake_export)
     network = networks.networks("se_resnet18", 32, compare=False)[0]
+    tmp_path = tmp_path / "cache"  # a first run: the cache folder is made
     artifacts = runtimes.Artifacts(str(tmp_path))
+    assert tmp_path.is_dir()
     paths = {rt: artifacts.get(rt, network, 8) for rt in ("openvino", "openvino-bf16")}
     assert exported == ["openvino"] and paths["openvino"] == paths["openvino-bf16"]
     assert paths["openvino"].endswith("-bdynamic.xml")

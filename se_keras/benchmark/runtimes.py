@@ -236,6 +236,7 @@ class Artifacts:
 
         self._temporary = None if directory else tempfile.TemporaryDirectory(prefix="se-bench-")
         self.directory = directory or self._temporary.name
+        os.makedirs(self.directory, exist_ok=True)  # exports refuse a folder that is not there
         self.log = log or (lambda message: None)
         self._sources = {}  # per network, read once: edits during a run do not re-key it
 
