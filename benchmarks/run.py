@@ -197,6 +197,7 @@ def headline_claims(headline, mobile):
     versus_timm = _versus(headline, model, float32, "timm")
     versus_torch = _versus(headline, model, float32, "torch")
     share = report.gemm_fraction(headline, model, se, float32, 8) if float32 else None
+    # float32 time over bf16 time: the speed-up
     bf16 = report.compare(headline, model, (se, float32), (se, "openvino-bf16"), 8)
     bf16 = bf16 if float32 else None
     recommended = {
@@ -237,9 +238,9 @@ def headline_claims(headline, mobile):
         ),
         (
             f"SE-ResNet-50 speed-up of OpenVINO bf16 over our fastest float32 ({float32}), batch 8",
-            _fmt(bf16 and 1 / bf16),
+            _fmt(bf16),
             ">= 1.8 (on a CPU with BF16)",
-            bf16 is not None and 1 / bf16 >= 1.8,
+            bf16 is not None and bf16 >= 1.8,
         ),
         (
             "SE / base of the runtimes recommended below (fastest per accuracy class): "
@@ -314,8 +315,8 @@ def markdown(headline, mobile, table, claims, minutes, key):
         "ratio within a round, from one interleaved run. For scale, keras.applications' "
         f"MobileNet (no SE), in the same rounds as SE-MobileNet, runs full-integer "
         f"{_fmt(int8_speedup(mobile, report.labels(mobile, 'se_mobilenet')[1]))} times as fast "
-        "as float32; why int8 gains so little on this CPU is explained under \"Where SE's "
-        'time goes" below.',
+        "as float32; what int8 gains depends on the CPU's int8 dot-product instructions "
+        '("Where SE\'s time goes" below).',
         "",
         "## How it is measured",
         "",
@@ -443,18 +444,18 @@ multiply. What that costs depends on the runtime:
   products and one reshape. On small inputs the cost is the count of operators: five more
   per block, each a thread-pool dispatch.
 - **TFLite full integer (int8):** the int8 file is one XNNPACK partition too, SE included
-  (checked against keras' MobileNet in the slow tests). What keeps int8 from 2x here is the
-  CPU; int8 dot-product instructions on this machine: {dot_product}. Without them (an x86
-  CPU with AVX2 only, like the AMD EPYC of these figures) XNNPACK's int8 convolutions run
-  its AVX2 kernels (`qs8-qc8w-gemm ...c8__avx2`), which widen int8 to int16 and multiply-add
-  pairs with `vpmaddwd`: about as many multiply-adds per instruction as its float32 FMA
-  kernels, so int8 saves memory traffic and little else. keras' MobileNet gains the same
-  (above), and a one-off check (an ad-hoc script, not part of this benchmark) of
+  (checked against keras' MobileNet in the slow tests). What decides int8's gain is the CPU;
+  int8 dot-product instructions on this machine: {dot_product}. Without them (an x86 CPU
+  with AVX2 only, like the AMD EPYC of the page without recorded flags) XNNPACK's int8
+  convolutions run its AVX2 kernels (`qs8-qc8w-gemm ...c8__avx2`), which widen int8 to int16
+  and multiply-add pairs with `vpmaddwd`: about as many multiply-adds per instruction as its
+  float32 FMA kernels, so int8 saves memory traffic and little else. keras' MobileNet gains
+  the same (above), and a one-off check (an ad-hoc script, not part of this benchmark) of
   onnxruntime's int8 (`quantize_static`, uint8 activations, per-channel int8 weights) gave
-  1.2x (MobileNet) and 1.3x (SE-MobileNet) over its float32 on this machine. XNNPACK picks
+  1.2x (MobileNet) and 1.3x (SE-MobileNet) over its float32 on that machine. XNNPACK picks
   dot-product kernels where the CPU has them (ARM `asimddp`/`i8mm` phones, x86 AVX-VNNI or
-  AVX-512 VNNI); that is where TFLite's 2x-and-more int8 figures come from, and no such CPU
-  was available to this project to measure.
+  AVX-512 VNNI); that is where TFLite's 2x-and-more int8 figures come from (the AVX-512 VNNI
+  page of docs/benchmarks.md).
 - **onnxruntime:** tf2onnx cannot move its layout Transposes across a multiply by a
   non-constant, so every SE block used to scale its feature map in NHWC between two
   Transposes (26 Transpose nodes in SE-MobileNet, 33 in SE-ResNet-50); the exporter now

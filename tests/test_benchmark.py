@@ -274,7 +274,10 @@ def test_the_gemm_fraction_and_the_fastest_runtime_within_each_tolerance():
     ]
     line = report.fastest_line(results, "m", 4)
     assert "float32-level (max diff <= 0.0001 x scale) openvino 400 ms" in line
-    assert report.gemm_line(results, "m").endswith("100 GFLOP/s (batch 4 rounds)")
+    assert report.gemm_line(results, "m").endswith("numpy 100 GFLOP/s (batch 4 rounds)")
+    # The ceiling is the best library's rate.
+    results["gemm"].append({**results["gemm"][0], "library": "torch", "flop_per_s": 200e9})
+    assert report.gemm_fraction(results, "m", "se", "openvino", 4) == pytest.approx(0.1)
     nothing = _results(100e9, [("timm", 0.1, None)])
     assert report.fastest_line(nothing, "m", 4).endswith("no runtime of ours was measured")
 
@@ -284,12 +287,14 @@ def test_gemm_task_is_a_float32_matrix_product_at_the_thread_count():
 
     from se_keras.benchmark import machine
 
-    run, flop = machine.gemm_task(1, size=64)
-    product = run()
-    assert product.dtype == np.float32 and product.shape == (64, 64) and flop == 2 * 64**3
+    tasks = machine.gemm_tasks(1, size=64)
+    assert sorted(tasks) == ["numpy", "torch"]
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((64, 64), dtype=np.float32) for _ in range(2))
-    np.testing.assert_allclose(product, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    for run, flop in tasks.values():
+        product = run()
+        assert product.dtype == np.float32 and product.shape == (64, 64) and flop == 2 * 64**3
+        np.testing.assert_allclose(product, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
     assert any(pool["user_api"] == "blas" for pool in threadpool_info())
 
 
@@ -342,7 +347,12 @@ def test_every_runtime_and_memory_on_a_small_network(tmp_path):
     for entry in results["inference"]:
         level = {"tflite-int8": "int8", "openvino-bf16": "bf16"}.get(entry["runtime"])
         assert entry["relative_difference"] <= export.TOLERANCES[level], entry
-    assert [g["batch_size"] for g in results["gemm"]] == [1, 2]
+    assert [(g["batch_size"], g["library"]) for g in results["gemm"]] == [
+        (1, "numpy"),
+        (1, "torch"),
+        (2, "numpy"),
+        (2, "torch"),
+    ]
     assert all(g["flop_per_s"] > 1e9 for g in results["gemm"])
     files = {path.name.split("-b")[0] for path in tmp_path.iterdir() if path.suffix != ".bin"}
     # 2 networks x 4 exports (both OpenVINO runtimes run one IR), dynamic batch, reused.

@@ -13,9 +13,13 @@ from se_keras.benchmark import timing
 GEMM_SIZE = 2048  # float32 n x n x n: 17 GFLOP, about 0.1 s at 200 GFLOP/s
 
 
-def gemm_task(threads, size=GEMM_SIZE):
-    """`(run, flop)`: one float32 `size`-cubed matrix product in numpy's BLAS at `threads`
-    threads (the machine's own GEMM rate is `flop / seconds`)."""
+def gemm_tasks(threads, size=GEMM_SIZE):
+    """`{library: (run, flop)}`: one float32 `size`-cubed matrix product at `threads`
+    threads in numpy's BLAS and, where torch is installed, in PyTorch's (oneDNN/MKL). Their
+    best rate, `flop / seconds`, is the machine's: numpy's OpenBLAS may use AVX2 kernels on
+    a CPU with AVX-512, which the runtimes' own kernels do use."""
+    import importlib.util
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -26,11 +30,18 @@ def gemm_task(threads, size=GEMM_SIZE):
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
 
-    def run():
+    def numpy_gemm():
         with threadpool_limits(threads, user_api="blas"):
             return a @ b
 
-    return run, 2 * size**3
+    tasks = {"numpy": (numpy_gemm, 2 * size**3)}
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        tasks["torch"] = (lambda: torch.mm(ta, tb).numpy(), 2 * size**3)
+    return tasks
 
 
 def describe(threads, tf_threads, wait_policy):

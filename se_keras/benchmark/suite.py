@@ -122,9 +122,8 @@ def _measure_model(model, settings, threads, artifacts, results, log):
     for batch_size in settings.batch_sizes:
         tasks, errors = {}, {}
         # The machine's own float32 GEMM, in the same rounds: the ceiling for the fractions.
-        gemm, gemm_flop = _gemm_task(threads, errors)
-        if gemm is not None:
-            tasks[GEMM] = gemm
+        gemms = _gemm_tasks(threads, errors)
+        tasks.update({(GEMM, library): run for library, (run, _) in gemms.items()})
         for network, runtime in pairs:
             try:
                 tasks[network.label, runtime] = runtimes.load(
@@ -143,17 +142,19 @@ def _measure_model(model, settings, threads, artifacts, results, log):
             "rounds (interleaved)"
         )
         samples, failed, outputs = _interleave_guarded(tasks, settings)
-        if GEMM in samples:
-            seconds = samples.pop(GEMM)
-            results["gemm"].append(
-                {
-                    "model": model,
-                    "batch_size": batch_size,
-                    "size": machine.GEMM_SIZE,
-                    "seconds": seconds,
-                    "flop_per_s": gemm_flop / timing.median(seconds),
-                }
-            )
+        for library, (_, flop) in gemms.items():
+            if (GEMM, library) in samples:
+                seconds = samples.pop((GEMM, library))
+                results["gemm"].append(
+                    {
+                        "model": model,
+                        "batch_size": batch_size,
+                        "library": library,
+                        "size": machine.GEMM_SIZE,
+                        "seconds": seconds,
+                        "flop_per_s": flop / timing.median(seconds),
+                    }
+                )
         differences = _differences(rows, built, outputs, batch_size)
         for (label, runtime), seconds in samples.items():
             results["inference"].append(
@@ -251,15 +252,15 @@ def _interleave_guarded(tasks, settings):
     return samples, failed, outputs
 
 
-GEMM = ("GEMM", "numpy")  # the GEMM's key among the tasks
+GEMM = "GEMM"  # (GEMM, library): a GEMM's key among the tasks
 
 
-def _gemm_task(threads, errors):
+def _gemm_tasks(threads, errors):
     try:
-        return machine.gemm_task(threads)
+        return machine.gemm_tasks(threads)
     except ImportError as error:
-        errors[GEMM] = _one_line(error)
-        return None, None
+        errors[GEMM, "numpy"] = _one_line(error)
+        return {}
 
 
 def _differences(rows, built, outputs, batch_size):
