@@ -10,19 +10,16 @@ from se_keras.convert import reference
 from se_keras.utils.timm_import import load_timm  # noqa: F401 (the tests' way in)
 
 
-def run(torch_model, images_nhwc, features_only=False, exact=True):
-    """Logits (or, with `features_only`, NHWC features) of a timm model for NHWC images;
-    with `exact`, computed in float64: the result float32 implementations are measured
-    against (for random SENet-154 weights timm's own float32 output is 6e-5 of the logit
-    scale away from it, so two float32 results can differ by twice that)."""
+def run(torch_model, images_nhwc, features_only=False):
+    """Logits (or, with `features_only`, NHWC features) of a timm model for NHWC images,
+    computed in float64: the exact result that implementations are measured against."""
     import copy
 
     import torch
 
-    model = copy.deepcopy(torch_model).double() if exact else torch_model
+    model = copy.deepcopy(torch_model).double()
     with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2)))
-        x = x.double() if exact else x
+        x = torch.from_numpy(np.ascontiguousarray(images_nhwc.transpose(0, 3, 1, 2))).double()
         if features_only:
             return model.eval().forward_features(x).numpy().transpose(0, 2, 3, 1)
         return model.eval()(x).numpy()
