@@ -190,7 +190,8 @@ tests/test_export.py` runs the same checks for every registered model).
 
 ## Reduced precision on real held-out images
 
-SE-ResNet-18 trained for 5 epochs on the bundled digits (32x32), exported with
+SE-ResNet-18 trained on the bundled digits (32x32) until its held-out accuracy reaches 0.95,
+exported with
 `export_model(model, path, format, quantize=... | precision=..., representative_data=...)`
 (int8 calibrated on 200 augmented training images) and run in its own runtime (LiteRT,
 onnxruntime, OpenVINO at the recorded precision) on the 360 test images. Top-1 agreement is
