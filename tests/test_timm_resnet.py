@@ -5,7 +5,7 @@ timm's model gets random weights, random BatchNorm scales and shifts and calibra
 statistics (`tests.timm_reference.randomize`); its state dict goes through the public
 `weights=` path (.pth and .safetensors), and both run the same random batch in inference mode.
 Ours (float32) is measured against timm's exact (float64) result; every registered
-architecture is also built in float64, where the two agree to rounding (1e-13 of the scale).
+architecture is also built in float64, where the two agree to 1e-15 to 1e-12 of the scale.
 """
 
 import contextlib
@@ -168,7 +168,7 @@ def test_parity_every_architecture(timm, arch, tmp_path):
     """Each registered architecture built in float64 against timm's float64 result: one
     image at a non-square size (multiples of 32, which the anti-aliased ones need). In
     float32 the deepest ones differ from it by rounding of 1e-4 to 3e-4 of the scale, which
-    varies with the CPU; in float64 by 1e-13, so a tolerance of 1e-9 leaves no room for an
+    varies with the CPU; in float64 by at most 1e-12, so a tolerance of 1e-9 leaves no room for an
     error of the architecture or the conversion. (Float32 parity: the tests above.)"""
     rows, cols = 128, 160
     ref = randomize(timm.create_model(arch), seed=len(arch), size=rows)
