@@ -153,13 +153,14 @@ def test_walkthrough_variant_is_timm_with_plain_se(timm, tmp_path):
 
 @contextlib.contextmanager
 def _float64():
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
     keras.config.set_dtype_policy("float64")
     try:
         yield
-    finally:
-        keras.config.set_floatx("float32")
-        keras.config.set_dtype_policy("float32")
+    finally:  # the worker's later tests run in what was set before
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 @pytest.mark.slow
