@@ -8,6 +8,7 @@ import importlib
 # `import se_keras` is all a fresh process needs before `keras.saving.load_model`.
 from se_keras import _startup, layers  # noqa: F401
 from se_keras.training import schedule  # noqa: F401
+from se_keras.utils import after_import
 
 __version__ = "0.2.0"
 
@@ -18,11 +19,16 @@ _SUBMODULES = (
     "convert",
     "data",
     "export",
+    "presets",
     "training",
     "tuning",
     "utils",
     "weights",
 )
+
+
+# keras-hub's loaders find its classes in Keras' registry (`se_keras.presets`).
+after_import.when_imported("keras_hub", lambda: importlib.import_module("se_keras.presets"))
 
 
 def __getattr__(name):

@@ -198,6 +198,27 @@ def cmd_evaluate(args):
     )
 
 
+def cmd_validate(args):
+    from se_keras.training import validate
+
+    _check_model_name(args.model)
+    if args.json and os.path.exists(args.json):
+        raise ValueError(f"{args.json} exists; choose another --json file")
+    result = validate.validate(
+        args.model,
+        args.weights,
+        args.data,
+        labels=args.labels,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        json_path=args.json,
+    )
+    print(result.line())
+    if args.json:
+        print(f"wrote {args.json}")
+
+
 def cmd_tune(args):
     import dataclasses
 
@@ -395,6 +416,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Each option's one true default: `(default: X)` after its help, unless the help says
+    it in words (a default that depends on other options) or the option is a flag."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or action.nargs == 0 or "default" in text:
+            return text
+        if action.default in (None, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: {action.default})".strip()
+
+
 def build_parser():
     parser = _Parser(prog="se-keras", description="Squeeze-and-Excitation networks for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -432,7 +466,7 @@ def build_parser():
     train = commands.add_parser(
         "train",
         help="train a model on a dataset (default: SE-ResNet-18 on the bundled digits)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     train.add_argument("--model", default=defaults.model, help="model name")
     train.add_argument(
@@ -527,6 +561,26 @@ def build_parser():
     )
     evaluate.add_argument("--data-dir", default=None)
     evaluate.set_defaults(run=cmd_evaluate)
+
+    validate = commands.add_parser(
+        "validate",
+        help="top-1 / top-5 on ImageNet validation images, beside the published top-1",
+    )
+    validate.add_argument("model", help="model name, e.g. se_resnet50")
+    validate.add_argument(
+        "data",
+        help="a folder of class folders (<wnid>/<image>), a flat folder with --labels, or "
+        "'imagenet2012' (tensorflow-datasets, prepared from its manual download)",
+    )
+    validate.add_argument("--weights", default="imagenet", help="tag or weights file")
+    validate.add_argument(
+        "--labels", default=None, help="for a flat folder: lines '<image> <WNID or class index>'"
+    )
+    validate.add_argument("--data-dir", default=None, help="tensorflow-datasets data directory")
+    validate.add_argument("--batch-size", type=_positive, default=32)
+    validate.add_argument("--limit", type=_positive, default=None, help="the first N images only")
+    validate.add_argument("--json", default=None, help="also write the result to this file")
+    validate.set_defaults(run=cmd_validate)
 
     from se_keras.tuning import config as tuning
 

@@ -170,12 +170,42 @@ class Family:
         base = None if self.base is None else self.base(spec, args, input_shape)
         names = None if self.torch_names is None else functools.partial(self.torch_names, spec)
         if checkpoint is None:
-            return load_weights(
-                model, args.weights, entry.name, names, base and (base, self.base_match)
-            )
-        # A Hub checkpoint was saved from a network with the caller's SE settings.
-        reference = {"se_ratio": args.se_ratio, "se_options": args.se_options}
-        return load_weights(model, checkpoint, entry.name, names, reference=reference)
+            load_weights(model, args.weights, entry.name, names, base and (base, self.base_match))
+        else:
+            # A Hub checkpoint was saved from a network with the caller's SE settings.
+            reference = {"se_ratio": args.se_ratio, "se_options": args.se_options}
+            load_weights(model, checkpoint, entry.name, names, reference=reference)
+        model.se_keras_build = Build(entry.name, args.weights, args.include_top, options(args))
+        return model
+
+    def classifier(self, features, entry, options, classes, activation):
+        """The layers the builder, given `options` (`Build.options`), puts on `features`
+        with `include_top=True`: keras-hub's ImageClassifier head (`se_keras.presets`)."""
+        args = types.SimpleNamespace(
+            **options,
+            include_top=True,
+            pooling=None,
+            classes=classes,
+            classifier_activation=activation,
+            model_name=entry.name,
+        )
+        return (self.head or default_head)(features, entry.spec, args)
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """How a builder made a model (its `se_keras_build`): what a keras-hub preset records."""
+
+    model_name: str
+    weights: object  # None, a tag, an `hf://` id or a file path
+    include_top: bool
+    options: dict  # the builder's own arguments: SE knobs, widths (not keras.applications')
+
+
+def options(args):
+    """The builder arguments of `args` other than keras.applications' (and `name`)."""
+    common = set(keras_arguments()) | {"name", "model_name", "se"}
+    return {k: v for k, v in vars(args).items() if k not in common}
 
 
 def fixed_input_shape(spec, args, entry, default_size=None):

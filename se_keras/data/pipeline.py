@@ -66,7 +66,8 @@ def _tfds_builder(name, data_dir):
         ) from None
 
 
-def _prepared(name, data_dir, download):
+def prepared(name, data_dir, download=False):
+    """The tensorflow-datasets builder of `name`, prepared (or a clear error where it is not)."""
     builder = _tfds_builder(name, data_dir)
     if name == "digits":
         with _absl_errors_only():  # not "Variant folder ... has no dataset_info.json"
@@ -121,7 +122,7 @@ def dataset_info(name, data_dir=None, download=False):
             for split in splits
         }
         return DatasetInfo(name, len(classes), sizes, None, tuple(classes))
-    info = _prepared(name, data_dir, download).info
+    info = prepared(name, data_dir, download).info
     shape = info.features["image"].shape
     side = shape[0] if shape[0] and shape[0] == shape[1] else None
     label = info.features[info.supervised_keys[1]]
@@ -193,7 +194,7 @@ def naming_unreadable_images(name):
 def _source(name, split, data_dir):
     if os.path.isdir(name):
         return _folder_source(name, split)
-    builder = _prepared(name, data_dir, download=False)
+    builder = prepared(name, data_dir)
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
