@@ -133,7 +133,17 @@ def _tfds(data_dir, classes):
 
     from se_keras.data import pipeline
 
-    builder = pipeline.prepared(TFDS_NAME, data_dir)
+    builder = tfds.builder(TFDS_NAME, data_dir=data_dir)
+    with pipeline.absl_errors_only():  # not "Variant folder ... has no dataset_info.json"
+        ready = builder.is_prepared()
+    if not ready:
+        root = os.path.dirname(os.path.dirname(os.fspath(builder.data_dir)))
+        raise ValueError(
+            f"{TFDS_NAME} is not prepared in {root}: put ILSVRC2012_img_val.tar (and "
+            f"ILSVRC2012_img_train.tar) in {os.path.join(root, 'downloads', 'manual')}, then "
+            f"run `tfds build {TFDS_NAME} --data_dir {root}` (tensorflow-datasets' manual "
+            "download)"
+        )
     split = builder.info.splits["validation"]
     if builder.info.features["label"].num_classes != classes:
         raise ValueError(

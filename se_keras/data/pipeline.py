@@ -66,11 +66,10 @@ def _tfds_builder(name, data_dir):
         ) from None
 
 
-def prepared(name, data_dir, download=False):
-    """The tensorflow-datasets builder of `name`, prepared (or a clear error where it is not)."""
+def _prepared(name, data_dir, download):
     builder = _tfds_builder(name, data_dir)
     if name == "digits":
-        with _absl_errors_only():  # not "Variant folder ... has no dataset_info.json"
+        with absl_errors_only():  # not "Variant folder ... has no dataset_info.json"
             prepared = builder.is_prepared()
         if not prepared:
             _prepare_quietly(builder)
@@ -90,7 +89,7 @@ def prepared(name, data_dir, download=False):
 
 
 @contextlib.contextmanager
-def _absl_errors_only():
+def absl_errors_only():
     import absl.logging
 
     verbosity = absl.logging.get_verbosity()
@@ -108,7 +107,7 @@ def _prepare_quietly(builder):
 
     print(f"preparing the bundled digits in {builder.data_dir} (from scikit-learn, no network)")
     tfds.disable_progress_bar()
-    with _absl_errors_only(), contextlib.redirect_stdout(io.StringIO()):
+    with absl_errors_only(), contextlib.redirect_stdout(io.StringIO()):
         builder.download_and_prepare()
 
 
@@ -122,7 +121,7 @@ def dataset_info(name, data_dir=None, download=False):
             for split in splits
         }
         return DatasetInfo(name, len(classes), sizes, None, tuple(classes))
-    info = prepared(name, data_dir, download).info
+    info = _prepared(name, data_dir, download).info
     shape = info.features["image"].shape
     side = shape[0] if shape[0] and shape[0] == shape[1] else None
     label = info.features[info.supervised_keys[1]]
@@ -194,7 +193,7 @@ def naming_unreadable_images(name):
 def _source(name, split, data_dir):
     if os.path.isdir(name):
         return _folder_source(name, split)
-    builder = prepared(name, data_dir)
+    builder = _prepared(name, data_dir, download=False)
     return builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
 
 
