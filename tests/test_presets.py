@@ -198,3 +198,22 @@ def test_num_classes_starts_a_fresh_head_on_the_preset_backbone(preset):
     classifier.compile()
     history = classifier.fit(raw, np.array([0, 1, 2]), epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
+
+
+REGISTRATION = """
+import sys
+import keras
+import se_keras
+assert "keras_hub" not in sys.modules and "se_keras.presets" not in sys.modules
+assert keras.saving.get_registered_object("se_keras>SEBackbone") is None
+import keras_hub
+assert keras.saving.get_registered_object("se_keras>SEBackbone") is se_keras.presets.SEBackbone
+print("registered")
+"""
+
+
+def test_import_se_keras_registers_the_classes_once_keras_hub_is_imported():
+    done = subprocess.run(
+        [sys.executable, "-c", REGISTRATION], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "registered", done.stderr[-2000:]
