@@ -9,8 +9,8 @@ it is registered.
 A build costs about a second on this CPU (a deep model several), so each build carries two
 of keras' checks where they are independent (1 channel and max pooling, the input tensor and
 4 channels, 123x123 and average pooling), and the classifier is built once for the tests
-that use it. Models with more than `HEAVY_PARAMS` recorded parameters run in the slow tier
-in channels_last, and in the exhaustive tier in channels_first.
+that use it. Models with more than `HEAVY_PARAMS` recorded parameters run in the exhaustive
+tier, except `SLOW_HEAVY`, in the slow tier in channels_last.
 
 TensorFlow's CPU kernels run NCHW convolutions only on some machines (keras' own test skips
 running channels_first models on a CPU for that reason): in channels_first the checks build
@@ -70,10 +70,20 @@ REFUSES_123 = {
 }
 
 
+# The heavy models in the slow tier: those with a head, stem or modules no lighter model has
+# (SENet-154's dropout head and stem, Inception-ResNet-v2's modules, SE-VGG's fully connected
+# head, timm's anti-aliased units). The other heavy ones differ from a lighter model of their
+# family only in depth or width, which the builder's contract does not see: exhaustive tier.
+SLOW_HEAVY = ("senet154", "se_inception_resnet_v2", "se_vgg16", "timm_seresnextaa101d_32x8d")
+
+
 def _cases():
     for name in applications.list_models():
         heavy = applications.entry(name).params > HEAVY_PARAMS
-        for data_format, tier in zip(FORMATS, (pytest.mark.slow, pytest.mark.exhaustive)):
+        tiers = (pytest.mark.slow, pytest.mark.exhaustive)
+        if name not in SLOW_HEAVY:
+            tiers = (pytest.mark.exhaustive,) * 2
+        for data_format, tier in zip(FORMATS, tiers):
             marks = [tier] if heavy else []
             yield pytest.param((name, data_format), marks=marks, id=f"{name}-{data_format}")
 

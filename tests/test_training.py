@@ -342,17 +342,17 @@ def test_fine_tuning_starts_from_the_pretrained_network_with_a_new_classifier(tm
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_runs_every_epoch_once(tmp_path):
+def test_main_job_killed_and_resumed_reaches_95_percent_and_tflite_agrees(tmp_path):
+    """The README's main command with its defaults (SE-ResNet-18 on the bundled digits, six
+    epochs, TFLite export), killed once its second epoch is done and run again: every epoch
+    runs once, and the run still reaches 95% with its TFLite file within a point of it. (One
+    run for both claims: each alone trained for four minutes of CI.)"""
     out, tfds_dir = str(tmp_path / "out"), str(tmp_path / "tfds")
     command = [
         sys.executable,
         "-m",
         "se_keras.cli",
         "train",
-        "--epochs",
-        "3",
-        "--export",
-        "none",
         "--output-dir",
         out,
         "--data-dir",
@@ -373,31 +373,11 @@ def test_resume_after_sigkill_runs_every_epoch_once(tmp_path):
     assert os.path.exists(os.path.join(out, "checkpoints", "last.keras"))  # what resumes
 
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert _epochs(out) == [0, 1, 2]
+    assert _epochs(out) == list(range(TrainConfig().epochs))
     assert os.listdir(os.path.join(out, "checkpoints")) == ["state.json"]  # one copy kept
     with open(os.path.join(out, "summary.json")) as file:
-        assert json.load(file)["epochs"] == 3
-
-
-@pytest.mark.slow
-def test_main_job_reaches_95_percent_and_tflite_agrees(tmp_path):
-    """The README's main command with its defaults (SE-ResNet-18 on the bundled digits)."""
-    out = tmp_path / "out"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "se_keras.cli",
-            "train",
-            "--output-dir",
-            str(out),
-            "--data-dir",
-            str(tmp_path / "tfds"),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    summary = json.loads((out / "summary.json").read_text())
+        summary = json.load(file)
+    assert summary["epochs"] == TrainConfig().epochs
     assert summary["test_accuracy"] >= 0.95
     assert abs(summary["exported"]["tflite"]["accuracy"] - summary["test_accuracy"]) <= 0.01
 
