@@ -172,6 +172,17 @@ def test_bad_input_writes_nothing(tmp_path, monkeypatch):
         presets.save_preset(model, existing)
     assert os.listdir(existing) == ["keep"]
 
+    # An option a JSON config cannot hold (a function object) is refused, before any file.
+    odd = applications.get_model(
+        "se_resnet18",
+        weights=None,
+        input_shape=(32, 32, 3),
+        se_options={"kernel_initializer": keras.initializers.HeNormal()},
+    )
+    with pytest.raises(ValueError, match="not all JSON values"):
+        presets.save_preset(odd, tmp_path / "odd")
+    assert not (tmp_path / "odd").exists()
+
     def fail(self, preset_dir, **_):
         os.makedirs(preset_dir, exist_ok=True)
         open(os.path.join(preset_dir, "config.json"), "w").close()

@@ -9,6 +9,7 @@ classes are keras-hub's own, subclassed (`SEBackbone`, `SEImageClassifier`,
 Keras once keras_hub is imported (`se_keras.utils.after_import`).
 """
 
+import json
 import os
 
 import keras
@@ -63,6 +64,13 @@ def from_model(model):
             "builder (which records its name and options). "
             f"Received: model={getattr(model, 'name', model)!r}"
         )
+    try:
+        json.dumps(build.options)
+    except TypeError:
+        raise ValueError(
+            "A preset records the builder's options in JSON, and these are not all JSON "
+            f"values. Received: {build.options!r}"
+        ) from None
     task = _preset_model(model, build)
     _copy_weights(model, task)
     side = applications.entry(build.model_name).min_size  # where the model's size is free
