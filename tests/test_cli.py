@@ -1,6 +1,7 @@
 """The `se-keras` command: list, convert, predict; bad input gives one line and exit 1."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -159,3 +160,20 @@ def test_the_installed_command_prints_one_line_and_no_start_up_chatter():
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [result.stderr.strip()]  # one line: no TF notices
     assert result.stderr.startswith("se-keras list: error: Unknown model name")
+
+
+def test_train_help_shows_one_true_default_per_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out.split("options:", 1)[1]
+    # One entry per option: its line and the help lines indented under it.
+    entries = {
+        entry.split()[0].rstrip(","): " ".join(entry.split())
+        for entry in re.split(r"\n(?=  -)", text)
+        if entry.strip()
+    }
+    assert all(entry.count("(default") <= 1 for entry in entries.values()), entries
+    assert "(default: True)" not in entries["--no-xla"]  # a flag: its help says what it does
+    assert entries["--learning-rate"].endswith("(default: 0.1 x batch/256 for SGD, 1e-3 AdamW)")
+    assert entries["--image-size"].endswith("(default: 32 for small images, else 224)")
+    assert entries["--epochs"].endswith("(default: 6)")
