@@ -124,6 +124,8 @@ def _round_trip(name, tmp_path):
     assert difference <= 1e-5 * np.abs(expected).max()
     backbone = keras_hub.models.Backbone.from_preset(path)
     assert isinstance(backbone, presets.SEBackbone) and backbone.model_name == entry.name
+    # Raw images are resized to the model's own input side.
+    assert loaded.preprocessor.image_converter.image_size == model.input_shape[1:3]
     return model, loaded
 
 
@@ -131,11 +133,9 @@ def _round_trip(name, tmp_path):
 def test_each_head_saves_and_loads_with_its_normalisation(name, tmp_path):
     model, loaded = _round_trip(name, tmp_path)
     # The converter's normalisation is the family's preprocess_input, on the crop window.
-    converter = loaded.preprocessor.image_converter
-    side = converter.image_size[0]
+    side = loaded.preprocessor.image_converter.image_size[0]
     raw = np.random.default_rng(4).uniform(0, 255, (2, side, side, 3)).astype("float32")
-    converter = presets.SEImageConverter(**{**presets.image_view(name), "crop_pct": 1.0})
-    converter.image_size = (side, side)
+    converter = presets.SEImageConverter(**{**presets.image_view(name, size=side), "crop_pct": 1})
     expected = applications.family_module(name).preprocess_input(raw.copy())
     np.testing.assert_allclose(np.asarray(converter(raw)), expected, atol=2e-4, rtol=1e-5)
 

@@ -95,7 +95,9 @@ def _preset_model(model, build):
             )
         return backbone
     activation = model.layers[-1].get_config().get("activation")
-    converter = SEImageConverter(**image_view(build.model_name, build.weights))
+    shape = model.input_shape[1:]
+    side = shape[0] if keras.config.image_data_format() == "channels_last" else shape[1]
+    converter = SEImageConverter(**image_view(build.model_name, build.weights, side))
     return SEImageClassifier(
         backbone,
         model.output_shape[-1],
@@ -104,17 +106,19 @@ def _preset_model(model, build):
     )
 
 
-def image_view(model_name, tag=None):
+def image_view(model_name, tag=None, size=None):
     """`SEImageConverter`'s arguments for model `model_name` with weights `tag`: that tag's
     size, crop and interpolation (the ImageNet default for others) and the family's
-    normalisation."""
+    normalisation; `size`, the model's input side, where it is not the tag's."""
     preprocessing = weights.IMAGENET
     if isinstance(tag, str) and tag in applications.tags(model_name) - {applications.BASE_TAG}:
         preprocessing = applications.get_weights(model_name, tag).preprocessing
-    size = preprocessing["input_size"]
+    size = size or preprocessing["input_size"]
     view = {
         "image_size": (size, size),
-        "crop_pct": preprocessing.get("crop_pct", size / preprocessing["resize"]),
+        "crop_pct": preprocessing.get(
+            "crop_pct", preprocessing["input_size"] / preprocessing["resize"]
+        ),
         "interpolation": preprocessing["interpolation"],
         "mean": preprocessing["mean"],
         "std": preprocessing["std"],
