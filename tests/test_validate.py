@@ -123,3 +123,36 @@ def test_bad_input_is_one_line_and_writes_nothing(labelled, tmp_path, capsys):
     code, out, err = _validate(capsys, "imagenet2012", "--data-dir", tmp_path / "tfds")
     _one_line_error(code, out, err, "not prepared", "manual")
     assert not result.exists()
+
+
+def test_tensorflow_datasets_examples_are_read_as_files_are(labelled, monkeypatch, capsys):
+    """imagenet2012 as tensorflow-datasets hands it over (encoded JPEG bytes and sorted-WNID
+    labels), from a stand-in builder: no ImageNet here. The same images as PNG bytes."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    _, images = labelled
+    labels = _labels(images, cli_top5(images, capsys))
+    examples = {
+        "image": [open(image, "rb").read() for image in images],
+        "label": [WNIDS.index(wnid) for wnid in labels],
+    }
+
+    class Builder:
+        data_dir = "/nowhere/imagenet2012/5.1.0"
+        info = type("Info", (), {})()
+        info.splits = {"validation": type("Split", (), {"num_examples": len(images)})()}
+        info.features = {"label": type("Label", (), {"num_classes": 1000})()}
+
+        def is_prepared(self):
+            return True
+
+        def as_dataset(self, split, decoders, shuffle_files):
+            assert split == "validation" and not shuffle_files and "image" in decoders
+            return tf.data.Dataset.from_tensor_slices(examples)
+
+    monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: Builder())
+    code, out, err = _validate(capsys, "imagenet2012")
+    assert code == 0, err
+    assert "on 6 images of imagenet2012 (validation)" in out
+    assert "top-1 50.000%" in out and "top-5 66.667%" in out
