@@ -129,7 +129,7 @@ def _predict_imagenet(args):
     from se_keras import applications, weights
     from se_keras.applications import imagenet_utils
 
-    is_tag = not os.path.isfile(args.weights)
+    is_tag = not os.path.isfile(args.weights) and args.weights != applications.BASE_TAG
     preprocessing = (
         applications.get_weights(args.model, args.weights).preprocessing
         if is_tag
@@ -137,7 +137,8 @@ def _predict_imagenet(args):
     )
     images = np.stack([imagenet_utils.load_image(path, **preprocessing) for path in args.images])
     model = applications.get_model(args.model, weights=args.weights)
-    predictions = model.predict(imagenet_utils.preprocess_input(images), verbose=0)
+    preprocess = applications.family_module(args.model).preprocess_input  # the family's mode
+    predictions = model.predict(preprocess(images), verbose=0)
     _print_top(args.images, imagenet_utils.decode_predictions(predictions, args.top))
 
 

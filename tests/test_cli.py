@@ -177,3 +177,27 @@ def test_train_help_shows_one_true_default_per_option(capsys):
     assert entries["--learning-rate"].endswith("(default: 0.1 x batch/256 for SGD, 1e-3 AdamW)")
     assert entries["--image-size"].endswith("(default: 32 for small images, else 224)")
     assert entries["--epochs"].endswith("(default: 6)")
+
+
+def test_predict_normalises_as_the_family_does(tmp_path, capsys, monkeypatch):
+    """SE-MobileNet takes keras' "tf" normalisation (x / 127.5 - 1), not the authors' mean
+    and std: what `se-keras predict` hands the model is the family's `preprocess_input`."""
+    model = se_keras.applications.SEMobileNet(weights=None)
+    model.save_weights(tmp_path / "mobile.weights.h5")
+    image = tmp_path / "photo.png"
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(image)
+    seen, build = [], se_keras.applications.get_model
+
+    def recording(name, **kwargs):
+        built = build(name, **kwargs)
+        predict = built.predict
+        built.predict = lambda x, **options: (seen.append(np.asarray(x)), predict(x, **options))[1]
+        return built
+
+    monkeypatch.setattr(se_keras.applications, "get_model", recording)
+    weights = str(tmp_path / "mobile.weights.h5")
+    assert cli.main(["predict", "se_mobilenet", str(image), "--weights", weights]) == 0
+    expected = se_keras.applications.se_mobilenet.preprocess_input(imagenet_utils.load_image(image))
+    np.testing.assert_allclose(seen[0][0], expected, atol=1e-6)
+    assert seen[0].min() >= -1 and seen[0].max() <= 1
