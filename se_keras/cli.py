@@ -545,7 +545,7 @@ def build_parser():
     train.add_argument(
         "--output-dir",
         default="runs/default",
-        help="where the run's files go; re-running resumes (default runs/default)",
+        help="where the run's files go; re-running resumes",
     )
     train.set_defaults(run=cmd_train)
 
